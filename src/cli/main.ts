@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/**
+ * dirtyscope CLI: thin. Parse -> call -> format. Each command lives in its own `cmd-*.ts` and
+ * registers itself on the commander program; all human formatting lives under `format/`.
+ */
+import { Command, CommanderError } from 'commander';
+import { EXIT_BAD_INPUT, EXIT_SKIP, SkipError, UsageError } from './errors.ts';
+
+const program = new Command();
+program
+  .name('dirtyscope')
+  .description('An executable, bit-accurate model of Linux shared-mapping dirty tracking')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+// Command registrations (one line each; keep sorted).
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
+    if (e.code === 'commander.help') process.exit(0);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  if (e instanceof UsageError) {
+    process.stderr.write(`dirtyscope: ${e.message}\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  if (e instanceof SkipError) {
+    process.stdout.write(`SKIP: ${e.message}\n`);
+    process.exit(EXIT_SKIP);
+  }
+  throw e;
+}
