@@ -50,4 +50,6 @@ export class Counters {
   }
 }
 
-export type CounterSnapshot = { -readonly [K in keyof Counters as Counters[K] extends number ? K : never]: number };
+export type CounterSnapshot = {
+  -readonly [K in keyof Counters as Counters[K] extends number ? K : never]: number;
+};
