@@ -1,0 +1,374 @@
+/**
+ * The real-kernel {@link TrackingBackend}: a memfd mapped MAP_SHARED (or MAP_PRIVATE), registered
+ * with a userfaultfd in async write-protect mode, scanned with PAGEMAP_SCAN. Stores go through a
+ * typed-array view over the mapping, i.e. they are real CPU stores that take real faults.
+ *
+ * Call {@link probeKernel} (probe.ts) first: constructing a region on a kernel without the
+ * features throws SyscallError.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  getLibc,
+  type Libc,
+  MADV_DONTNEED,
+  MAP_FIXED_NOREPLACE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MFD_CLOEXEC,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  SyscallError,
+} from './libc.ts';
+import { openPagemap, PAGE_IS_WRITTEN, pagemapScan, ScanVec, SIZEOF_PM_SCAN_ARG } from './pagemap-scan.ts';
+import {
+  type CollectOptions,
+  type CollectResult,
+  collectRequest,
+  type OpenOptions,
+  type OpOutcome,
+  type PageRegion,
+  type Prot,
+  type Region,
+  type ScanOutcome,
+  type ScanRequest,
+  TrackingAccessError,
+  type TrackingBackend,
+} from './tracking.ts';
+import {
+  REQUIRED_FEATURES,
+  UFFDIO_REGISTER_MODE_WP,
+  UFFDIO_WRITEPROTECT_MODE_WP,
+  uffdApi,
+  uffdOpen,
+  uffdRegister,
+  uffdWriteprotect,
+} from './uffd.ts';
+
+// prot table codes (one byte per page)
+const P_NONE = 0;
+const P_READ = 1;
+const P_RW = 3;
+const P_UNMAPPED = 255;
+const protCode: Record<Prot, number> = { none: P_NONE, read: P_READ, rw: P_RW };
+const protBits: Record<Prot, number> = { none: PROT_NONE, read: PROT_READ, rw: PROT_READ | PROT_WRITE };
+
+/** Views cover 2^18 pages (1 GiB) each: one typed array need not span a multi-GiB mapping. */
+const CHUNK_SHIFT = 18;
+const CHUNK_MASK = (1 << CHUNK_SHIFT) - 1;
+
+const OK: OpOutcome = Object.freeze({ ok: true }) as OpOutcome;
+
+function fail(e: unknown): { ok: false; errno: string } {
+  if (e instanceof SyscallError) return { ok: false, errno: e.code };
+  throw e;
+}
+
+/** The real Linux kernel as a {@link TrackingBackend}. */
+export class KernelBackend implements TrackingBackend {
+  readonly name = 'kernel';
+  open(pages: number, opts: OpenOptions = {}): KernelRegion {
+    return new KernelRegion(pages, opts.shared ?? true);
+  }
+}
+
+/** A memfd region on the real kernel (see {@link Region} for the contract). */
+export class KernelRegion implements Region {
+  readonly pages: number;
+  readonly pageSize: number;
+  readonly shared: boolean;
+  /** Virtual address of page 0 (for worker threads that store into the same mapping). */
+  readonly base: number;
+  /** The memfd. */
+  readonly memfd: number;
+  /** The userfaultfd. */
+  readonly uffd: number;
+  private readonly libc: Libc;
+  private readonly pagemapFd: number;
+  private readonly prot: Uint8Array;
+  private readonly views: Uint8Array[] = [];
+  private vec: ScanVec | null = null;
+  private closed = false;
+
+  constructor(pages: number, shared: boolean) {
+    if (!Number.isInteger(pages) || pages < 1) throw new RangeError(`region of ${pages} pages`);
+    const libc = getLibc();
+    this.libc = libc;
+    this.pages = pages;
+    this.pageSize = libc.pageSize;
+    this.shared = shared;
+    const len = pages * this.pageSize;
+    let memfd = -1;
+    let base = -1;
+    let uffd = -1;
+    let pagemapFd = -1;
+    try {
+      memfd = libc.memfdCreate('dirtyscope', MFD_CLOEXEC);
+      libc.ftruncate(memfd, len);
+      base = libc.mmap(0, len, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, memfd, 0);
+      uffd = uffdOpen();
+      uffdApi(uffd, REQUIRED_FEATURES);
+      uffdRegister(uffd, base, len, UFFDIO_REGISTER_MODE_WP);
+      pagemapFd = openPagemap();
+    } catch (e) {
+      if (pagemapFd >= 0) libc.close(pagemapFd);
+      if (uffd >= 0) libc.close(uffd);
+      if (base >= 0) libc.munmap(base, len);
+      if (memfd >= 0) libc.close(memfd);
+      throw e;
+    }
+    this.memfd = memfd;
+    this.base = base;
+    this.uffd = uffd;
+    this.pagemapFd = pagemapFd;
+    this.prot = new Uint8Array(pages).fill(P_RW);
+    const chunkBytes = (1 << CHUNK_SHIFT) * this.pageSize;
+    for (let off = 0; off < len; off += chunkBytes) {
+      this.views.push(new Uint8Array(libc.view(base + off, Math.min(chunkBytes, len - off))));
+    }
+  }
+
+  private checkRange(startPage: number, nPages: number): void {
+    if (this.closed) throw new Error('region is closed');
+    if (
+      !Number.isInteger(startPage) ||
+      !Number.isInteger(nPages) ||
+      startPage < 0 ||
+      nPages < 0 ||
+      startPage + nPages > this.pages
+    ) {
+      throw new RangeError(`page range (${startPage}, ${nPages}) outside [0, ${this.pages})`);
+    }
+  }
+
+  private checkPage(page: number, offset: number): void {
+    if (this.closed) throw new Error('region is closed');
+    if (!Number.isInteger(page) || page < 0 || page >= this.pages) throw new RangeError(`page ${page}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset >= this.pageSize)
+      throw new RangeError(`offset ${offset}`);
+  }
+
+  protOf(page: number): Prot | null {
+    this.checkPage(page, 0);
+    const p = this.prot[page]!;
+    return p === P_UNMAPPED ? null : p === P_RW ? 'rw' : p === P_READ ? 'read' : 'none';
+  }
+
+  store(page: number, offset: number, value: number): void {
+    this.checkPage(page, offset);
+    if (this.prot[page] !== P_RW) throw new TrackingAccessError(page, 'store to a page that is not writable');
+    this.views[page >>> CHUNK_SHIFT]![(page & CHUNK_MASK) * this.pageSize + offset] = value;
+  }
+
+  load(page: number, offset: number): number {
+    this.checkPage(page, offset);
+    const p = this.prot[page]!;
+    if (p === P_UNMAPPED || p === P_NONE)
+      throw new TrackingAccessError(page, 'load from a page that is not readable');
+    return this.views[page >>> CHUNK_SHIFT]![(page & CHUNK_MASK) * this.pageSize + offset]!;
+  }
+
+  fill(startPage: number, nPages: number, value: number): void {
+    this.checkRange(startPage, nPages);
+    for (let p = startPage; p < startPage + nPages; p++) {
+      if (this.prot[p] !== P_RW) throw new TrackingAccessError(p, 'fill of a page that is not writable');
+    }
+    let p = startPage;
+    const end = startPage + nPages;
+    while (p < end) {
+      const chunk = p >>> CHUNK_SHIFT;
+      const chunkEnd = Math.min(end, (chunk + 1) << CHUNK_SHIFT);
+      this.views[chunk]!.fill(
+        value,
+        (p & CHUNK_MASK) * this.pageSize,
+        (chunkEnd - (chunk << CHUNK_SHIFT)) * this.pageSize,
+      );
+      p = chunkEnd;
+    }
+  }
+
+  /** The bytes of pages `[startPage, startPage+nPages)` within one 1 GiB chunk (benchmarks). */
+  bytes(startPage: number, nPages: number): Uint8Array {
+    this.checkRange(startPage, nPages);
+    const chunk = startPage >>> CHUNK_SHIFT;
+    if (nPages > 0 && (startPage + nPages - 1) >>> CHUNK_SHIFT !== chunk)
+      throw new RangeError('range crosses a chunk');
+    const off = (startPage & CHUNK_MASK) * this.pageSize;
+    return this.views[chunk]!.subarray(off, off + nPages * this.pageSize);
+  }
+
+  private addr(page: number): number {
+    return this.base + page * this.pageSize;
+  }
+
+  armWriteProtect(startPage: number, nPages: number): OpOutcome {
+    this.checkRange(startPage, nPages);
+    if (nPages === 0) return OK;
+    try {
+      uffdWriteprotect(this.uffd, this.addr(startPage), nPages * this.pageSize, UFFDIO_WRITEPROTECT_MODE_WP);
+      return OK;
+    } catch (e) {
+      return fail(e);
+    }
+  }
+
+  unprotect(startPage: number, nPages: number): OpOutcome {
+    this.checkRange(startPage, nPages);
+    if (nPages === 0) return OK;
+    try {
+      uffdWriteprotect(this.uffd, this.addr(startPage), nPages * this.pageSize, 0);
+      return OK;
+    } catch (e) {
+      return fail(e);
+    }
+  }
+
+  collect(opts: CollectOptions): CollectResult {
+    const r = this.scan(collectRequest(this.pages, opts));
+    if (!r.ok) throw new Error(`collect: PAGEMAP_SCAN failed with ${r.errno}`);
+    return { regions: r.regions, walkEnd: r.walkEnd };
+  }
+
+  scan(req: ScanRequest): ScanOutcome {
+    if (this.closed) throw new Error('region is closed');
+    const { startPage, endPage } = req;
+    if (!Number.isInteger(startPage) || !Number.isInteger(endPage) || startPage < 0 || endPage > this.pages) {
+      throw new RangeError(`scan pages [${startPage}, ${endPage}) outside [0, ${this.pages}]`);
+    }
+    const vecLen = req.vecLen ?? Math.max(1, endPage - startPage);
+    let vecAddr = 0;
+    if (!req.vecNull && vecLen > 0) {
+      if (this.vec === null || this.vec.capacity < vecLen) {
+        this.vec?.close();
+        this.vec = null;
+        this.vec = new ScanVec(Math.max(vecLen, 64));
+      }
+      vecAddr = this.vec.address;
+    }
+    try {
+      const r = pagemapScan(
+        this.pagemapFd,
+        {
+          size: req.structSize ?? SIZEOF_PM_SCAN_ARG,
+          flags: req.flags ?? 0,
+          start: this.addr(startPage) + (req.startByteOffset ?? 0),
+          end: this.addr(endPage) + (req.endByteOffset ?? 0),
+          vecLen,
+          maxPages: req.maxPages ?? 0,
+          categoryInverted: req.categoryInverted ?? 0,
+          categoryMask: req.categoryMask ?? PAGE_IS_WRITTEN,
+          categoryAnyofMask: req.categoryAnyofMask ?? 0,
+          returnMask: req.returnMask ?? PAGE_IS_WRITTEN,
+        },
+        vecAddr,
+      );
+      const ps = this.pageSize;
+      const regions: PageRegion[] = new Array(r.nRegions);
+      for (let i = 0; i < r.nRegions; i++) {
+        const x = this.vec!.region(i);
+        regions[i] = {
+          start: (x.start - this.base) / ps,
+          end: (x.end - this.base) / ps,
+          categories: x.categories,
+        };
+      }
+      return { ok: true, regions, walkEnd: (r.walkEnd - this.base) / ps };
+    } catch (e) {
+      return fail(e);
+    }
+  }
+
+  mprotect(startPage: number, nPages: number, prot: Prot): OpOutcome {
+    this.checkRange(startPage, nPages);
+    if (nPages === 0) return OK;
+    try {
+      this.libc.mprotect(this.addr(startPage), nPages * this.pageSize, protBits[prot]);
+      this.prot.fill(protCode[prot], startPage, startPage + nPages);
+      return OK;
+    } catch (e) {
+      // the kernel may have changed a prefix of the range before failing: re-read the truth
+      this.refreshProtFromMaps();
+      return fail(e);
+    }
+  }
+
+  dontneed(startPage: number, nPages: number): OpOutcome {
+    this.checkRange(startPage, nPages);
+    if (nPages === 0) return OK;
+    try {
+      this.libc.madvise(this.addr(startPage), nPages * this.pageSize, MADV_DONTNEED);
+      return OK;
+    } catch (e) {
+      return fail(e);
+    }
+  }
+
+  unmap(startPage: number, nPages: number): OpOutcome {
+    this.checkRange(startPage, nPages);
+    if (nPages === 0) return OK;
+    try {
+      this.libc.munmap(this.addr(startPage), nPages * this.pageSize);
+      this.prot.fill(P_UNMAPPED, startPage, startPage + nPages);
+      return OK;
+    } catch (e) {
+      return fail(e);
+    }
+  }
+
+  remap(startPage: number, nPages: number): OpOutcome {
+    this.checkRange(startPage, nPages);
+    if (nPages === 0) return OK;
+    const addr = this.addr(startPage);
+    const len = nPages * this.pageSize;
+    let mapped = false;
+    try {
+      const flags = (this.shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED_NOREPLACE;
+      const got = this.libc.mmap(
+        addr,
+        len,
+        PROT_READ | PROT_WRITE,
+        flags,
+        this.memfd,
+        startPage * this.pageSize,
+      );
+      mapped = true;
+      if (got !== addr) throw new Error(`remap landed at 0x${got.toString(16)}, not 0x${addr.toString(16)}`);
+      uffdRegister(this.uffd, addr, len, UFFDIO_REGISTER_MODE_WP);
+      this.prot.fill(P_RW, startPage, startPage + nPages);
+      return OK;
+    } catch (e) {
+      if (mapped) this.libc.munmap(addr, len);
+      return fail(e);
+    }
+  }
+
+  /** Re-derive the per-page protection table from /proc/self/maps. */
+  refreshProtFromMaps(): void {
+    this.prot.fill(P_UNMAPPED);
+    const lo = this.base;
+    const hi = this.base + this.pages * this.pageSize;
+    for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+)/.exec(line);
+      if (!m) continue;
+      const s = Math.max(lo, Number.parseInt(m[1]!, 16));
+      const e = Math.min(hi, Number.parseInt(m[2]!, 16));
+      if (s >= e) continue;
+      const perms = m[3]!;
+      const code = perms[1] === 'w' ? P_RW : perms[0] === 'r' ? P_READ : P_NONE;
+      this.prot.fill(code, (s - lo) / this.pageSize, (e - lo) / this.pageSize);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.vec?.close();
+    this.vec = null;
+    this.views.length = 0;
+    const libc = this.libc;
+    libc.munmap(this.base, this.pages * this.pageSize);
+    libc.close(this.pagemapFd);
+    libc.close(this.uffd);
+    libc.close(this.memfd);
+  }
+}
