@@ -53,7 +53,7 @@ export class SecondaryMmu {
       const root = this.roots.get(mmId);
       if (root === undefined) throw new Error(`device ${this.id} is not bound to mm ${mmId}`);
       const w = this.walker;
-      if (w.walk(mmId, root, vpn, true) !== WALK_OK || !w.writable) {
+      if (w.walk(mmId, root, vpn, true) !== WALK_OK || !w.writable || !w.user) {
         if (s >= 0) tlb.dropSlot(s);
         this.faultAddr = va;
         return -1;
