@@ -25,6 +25,8 @@ export const PAGE_IS_PFNZERO = 1 << 5;
 export const PAGE_IS_HUGE = 1 << 6;
 /** `PAGE_IS_SOFT_DIRTY` (linux/fs.h). */
 export const PAGE_IS_SOFT_DIRTY = 1 << 7;
+/** `PAGE_IS_GUARD` (linux/fs.h, 6.15+): the page is a guard region (MADV_GUARD_INSTALL). */
+export const PAGE_IS_GUARD = 1 << 8;
 /** Every category bit this module knows (later kernels may know more; the kernel rejects others). */
 export const PM_SCAN_CATEGORIES =
   PAGE_IS_WPALLOWED |
@@ -34,7 +36,8 @@ export const PM_SCAN_CATEGORIES =
   PAGE_IS_SWAPPED |
   PAGE_IS_PFNZERO |
   PAGE_IS_HUGE |
-  PAGE_IS_SOFT_DIRTY;
+  PAGE_IS_SOFT_DIRTY |
+  PAGE_IS_GUARD;
 /** Names of the category bits, lowest first. */
 export const CATEGORY_NAMES: readonly string[] = [
   'WPALLOWED',
@@ -45,6 +48,7 @@ export const CATEGORY_NAMES: readonly string[] = [
   'PFNZERO',
   'HUGE',
   'SOFT_DIRTY',
+  'GUARD',
 ];
 
 /** `PM_SCAN_WP_MATCHING` (linux/fs.h): write-protect the matching written pages. */

@@ -37,7 +37,14 @@ import {
 } from './uffd.ts';
 
 /** Where the probe stopped. */
-export type ProbeStage = 'forced' | 'platform' | 'libc' | 'userfaultfd' | 'features' | 'register' | 'pagemap_scan';
+export type ProbeStage =
+  | 'forced'
+  | 'platform'
+  | 'libc'
+  | 'userfaultfd'
+  | 'features'
+  | 'register'
+  | 'pagemap_scan';
 
 /** Facts gathered on the way (present as far as the probe got). */
 export interface ProbeFacts {

@@ -24,7 +24,9 @@
  * | present-written  | WPALLOWED \| PRESENT \| FILE* \| WRITTEN              |
  * (*) FILE unless the page is a MAP_PRIVATE copy made by a store (anonymous): then PRESENT only.
  * PROT_NONE/READ do not change the state or its categories. Unmapped pages belong to no VMA and
- * are never reported by any scan (whatever the masks). PFNZERO, HUGE, SOFT_DIRTY never occur.
+ * are never reported by any scan (whatever the masks). PFNZERO, HUGE, SOFT_DIRTY, GUARD never
+ * occur. Category bits 0..8 (WPALLOWED..GUARD, `PM_SCAN_CATEGORIES`) are accepted in masks;
+ * bit 9 and above are rejected with EINVAL (6.18).
  * Transitions:
  * - store/fill: any state -> present-written (async uffd-wp: the fault clears the bit; a shared
  *   page keeps FILE, a MAP_PRIVATE page becomes an anonymous copy, i.e. loses FILE).
