@@ -247,7 +247,7 @@ describe('flushes', () => {
 
   it('property: after any insert/flush sequence the valid list matches the occupied slots', () => {
     fc.assert(
-      fc.property(cfgA, fc.array(opA, { maxLength: 120 }), (cfg, ops) => {
+      fc.property(cfgA, fc.array(opA, { maxLength: 120, size: 'max' }), (cfg, ops) => {
         const t = new Tlb('t', new Counters(), cfg);
         for (const op of ops) {
           apply(t, op);
@@ -260,7 +260,7 @@ describe('flushes', () => {
 
   it('property: each flush drops exactly the matching entries and returns their number', () => {
     fc.assert(
-      fc.property(cfgA, fc.array(opA, { maxLength: 120 }), (cfg, ops) => {
+      fc.property(cfgA, fc.array(opA, { maxLength: 120, size: 'max' }), (cfg, ops) => {
         const t = new Tlb('t', new Counters(), cfg);
         for (const op of ops) {
           const before = contents(t);
@@ -289,7 +289,7 @@ describe('flushes', () => {
 
   it('property: with no evictions the TLB equals a naive Map model', () => {
     fc.assert(
-      fc.property(fc.array(opA, { maxLength: 150 }), (ops) => {
+      fc.property(fc.array(opA, { maxLength: 150, size: 'max' }), (ops) => {
         // fully associative and larger than the key space: nothing is ever evicted
         const t = new Tlb('t', new Counters(), { entries: 256, ways: 256, replacement: 'lru' });
         const model = new Map<string, [number, number]>();
