@@ -193,6 +193,7 @@ function issueMessage(prefix: string, err: z.ZodError): string {
   const line = firstIssue(prefix, err);
   // zod's stock messages start with "Invalid input: " / a capital; keep ours uniform
   return line
+    .replace(/: Invalid input: (expected .*), received undefined$/, ': missing ($1)')
     .replace(/: Invalid input: /, ': ')
     .replace(/: ([A-Z])(?=[a-z])/, (_m, c: string) => `: ${c.toLowerCase()}`);
 }
