@@ -1,3 +1,4 @@
+import type { TraceSetup } from '../trace/schema.ts';
 import type { TraceContext, TraceSink } from '../trace/sink.ts';
 import type { TaskBody } from './task.ts';
 
@@ -13,6 +14,12 @@ export interface ModelTask {
   readonly body: TaskBody;
   /** Trace context of this task; the checker sets `trace.ctx` to it before resuming the task. */
   readonly ctx: TraceContext;
+  /**
+   * Optional footprint (see `access` in task.ts) of the task's FIRST step, i.e. of the code that
+   * runs before its first yield. Absent: unknown (conflicts with everything for partial-order
+   * reduction). Later steps take their footprint from what the task yields.
+   */
+  readonly footprint?: number;
 }
 
 export interface Violation {
@@ -34,6 +41,8 @@ export interface ModelInstance {
   readonly trace: TraceSink | null;
   /** A hash of the shared state, for counting distinct states (optional). */
   hashState?(): string;
+  /** Static machine description for traces (optional; the checker fills a minimal one if absent). */
+  readonly setup?: TraceSetup;
 }
 
 export interface VariantDef {

@@ -20,6 +20,12 @@ export interface Wait {
   /** Human label: what it waits for ("lock i_mmap_rwsem", "page lock pfn 3"). */
   readonly waitingFor: string;
   ready(): boolean;
+  /**
+   * Optional footprint (see {@link access}) of the step the task runs once `ready()` holds, for
+   * partial-order reduction (e.g. `access(lockId, true)` for a lock). Absent: unknown, which
+   * conflicts with every other step.
+   */
+  readonly footprint?: number;
 }
 
 export type TaskBody = Generator<Yield, void, undefined>;

@@ -1,0 +1,66 @@
+/** Plain-data results of the checker (formatted only by src/cli/format/check.ts). */
+import type { Trace } from '../trace/schema.ts';
+
+export type Strategy = 'dfs' | 'random' | 'pct';
+export const STRATEGIES: readonly Strategy[] = ['dfs', 'random', 'pct'];
+
+export interface Counterexample {
+  /** Schedule string (schedule.ts) that reproduces the failure with `replay`. */
+  schedule: string;
+  /** Steps of the failing execution. */
+  steps: number;
+  /** Preemptions (switches away from a still-enabled task) in it. */
+  preemptions: number;
+  /** Before shrinking: the failure as first found, and how many runs shrinking took. */
+  shrunkFrom: { schedule: string; steps: number; preemptions: number; runs: number };
+  /** The failing execution re-run with tracing, ending in a `violation` event. */
+  trace: Trace;
+}
+
+export interface CheckResult {
+  /**
+   * pass: dfs explored every schedule (within `preemptionBound` if set) and no property failed;
+   * fail: a property failed (see counterexample); incomplete: a budget ran out first (random and
+   * pct always end this way when they find nothing).
+   */
+  verdict: 'pass' | 'fail' | 'incomplete';
+  model: string;
+  variant: string;
+  strategy: Strategy;
+  property?: string;
+  message?: string;
+  /** Executions run to the end (or to a failure). */
+  executions: number;
+  /** Executions abandoned as redundant by the partial-order reduction. */
+  pruned: number;
+  /** Distinct `hashState()` values seen after steps (only if the model hashes its state). */
+  distinctStates?: number;
+  elapsedMs: number;
+  /** Why the verdict is incomplete. */
+  reason?: string;
+  seed?: number;
+  preemptionBound?: number;
+  reduction?: boolean;
+  pctDepth?: number;
+  counterexample?: Counterexample;
+}
+
+export interface ReplayResult {
+  verdict: 'pass' | 'fail';
+  model: string;
+  variant: string;
+  /** The full schedule of the execution (the input, completed if it was a prefix). */
+  schedule: string;
+  steps: number;
+  preemptions: number;
+  property?: string;
+  message?: string;
+  /** Present when requested. */
+  trace?: Trace;
+}
+
+export interface Progress {
+  executions: number;
+  pruned: number;
+  elapsedMs: number;
+}
