@@ -352,6 +352,7 @@ async function openGallery(): Promise<void> {
   } catch (e) {
     ul.innerHTML = `<li>Gallery index not available (${(e as Error).message}).</li>`;
   }
+  document.documentElement.dataset.state = 'gallery';
 }
 
 async function openReport(report: RunReport, source: string): Promise<void> {
@@ -387,6 +388,7 @@ async function start(): Promise<void> {
   if (view === 'gallery') return openGallery();
   if (view === 'report') {
     showView('report');
+    document.documentElement.dataset.state = 'empty';
     return;
   }
   showView('trace');
