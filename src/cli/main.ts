@@ -4,6 +4,7 @@
  * registers itself on the commander program; all human formatting lives under `format/`.
  */
 import { Command, CommanderError } from 'commander';
+import { register as registerKernel } from './cmd-kernel.ts';
 import { register as registerServe } from './cmd-serve.ts';
 import { EXIT_BAD_INPUT, EXIT_SKIP, SkipError, UsageError } from './errors.ts';
 
@@ -16,6 +17,7 @@ program
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 // Command registrations (one line each; keep sorted).
+registerKernel(program);
 registerServe(program);
 
 try {
