@@ -35,6 +35,8 @@ export class Counters {
   notifierStarts = 0;
   notifierEnds = 0;
   helperCalls = 0;
+  /** Dirty PTEs of PFN mappings (no struct page) zapped: their dirty state is gone. */
+  zapDirtyLost = 0;
   // drivers
   bytesCopied = 0;
   pagesCopied = 0;

@@ -28,6 +28,8 @@ export class PhysMem {
   private nextSlot = 0;
   private readonly freeSlots: number[] = [];
   private readonly freeTablePfns: number[] = [];
+  /** Inverse of `ptSlot`: the PFN of the table in each slot (-1 when free). */
+  readonly slotPfn: number[] = [];
   /** Number of page-table frames currently in use. */
   tablesInUse = 0;
 
@@ -106,6 +108,7 @@ export class PhysMem {
     this.ptLo.fill(0, base, base + PTRS_PER_TABLE);
     this.ptHi.fill(0, base, base + PTRS_PER_TABLE);
     this.ptSlot[pfn] = slot;
+    this.slotPfn[slot] = pfn;
     this.tablesInUse++;
     return pfn;
   }
@@ -114,6 +117,7 @@ export class PhysMem {
   freePageTable(pfn: number): void {
     if (this.kind[pfn] !== FRAME_PAGETABLE) throw new Error(`pfn ${pfn} is not a page table`);
     this.freeSlots.push(this.ptSlot[pfn]!);
+    this.slotPfn[this.ptSlot[pfn]!] = -1;
     this.ptSlot[pfn] = -1;
     this.kind[pfn] = FRAME_FREE;
     this.freeTablePfns.push(pfn);

@@ -1,0 +1,500 @@
+import { type KGen, runToCompletion } from '../checker/task.ts';
+import type { Cpu } from '../hw/cpu.ts';
+import { entryIndexAt } from '../hw/pagetable.ts';
+import {
+  LEVEL_PTE,
+  mkHi,
+  mkLo,
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_HI_SAVED_DIRTY,
+  PTE_PRESENT,
+  PTE_RW,
+  PTE_SPECIAL,
+  PTE_UFFD_WP,
+  PTE_USER,
+  pfn4k,
+} from '../hw/pte.ts';
+import type { Kernel } from './kernel.ts';
+import {
+  FAULT_FLAG_MKWRITE,
+  FAULT_FLAG_USER,
+  FAULT_FLAG_WRITE,
+  type MmStruct,
+  VM_FAULT_ERROR,
+  VM_FAULT_LOCKED,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_RETRY,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
+  VM_MAYSHARE,
+  VM_PFNMAP,
+  VM_READ,
+  VM_SHARED,
+  VM_UFFD_WP,
+  VM_WRITE,
+  type Vma,
+  type VmFault,
+} from './mm-types.ts';
+import { flushTlbPage } from './tlbflush.ts';
+
+/** vm_get_page_prot: PTE bits for new PTEs. Private writable mappings stay read-only (COW). */
+export function vmGetPageProt(flags: number): number {
+  let p = PTE_PRESENT | PTE_USER;
+  if ((flags & VM_WRITE) !== 0 && (flags & VM_SHARED) !== 0) p |= PTE_RW;
+  return p;
+}
+
+/**
+ * vma_wants_writenotify: a shared writable VMA whose writes the kernel must see (spec 7.1): the
+ * driver has page_mkwrite/pfn_mkwrite, uffd-wp is registered, or the file does writeback.
+ */
+export function vmaWantsWritenotify(vma: Vma): boolean {
+  const f = vma.flags;
+  if ((f & (VM_WRITE | VM_SHARED)) !== (VM_WRITE | VM_SHARED)) return false;
+  if (vma.ops !== null && (vma.ops.pageMkwrite !== undefined || vma.ops.pfnMkwrite !== undefined))
+    return true;
+  if ((f & VM_UFFD_WP) !== 0) return true;
+  return (f & VM_PFNMAP) === 0 && vma.file !== null && vma.file.canWriteback;
+}
+
+/** vma_set_page_prot: with write-notify, new PTEs are read-only so the first write faults. */
+export function vmaSetPageProt(vma: Vma): void {
+  vma.pageProt = vmGetPageProt(vmaWantsWritenotify(vma) ? vma.flags & ~VM_SHARED : vma.flags);
+}
+
+function tracePte(k: Kernel, vma: Vma, addr: number, i: number, oldLo: number, oldHi: number): void {
+  k.trace!.emit({
+    kind: 'pte',
+    mm: vma.mm.id,
+    addr,
+    level: LEVEL_PTE,
+    oldLo,
+    oldHi,
+    newLo: k.mem.ptLo[i]!,
+    newHi: k.mem.ptHi[i]!,
+    by: 'kernel',
+  });
+}
+
+/** Set a PTE (set_pte_at), tracing the change. Caller holds the PTL. */
+export function setPteAt(k: Kernel, vma: Vma, addr: number, i: number, lo: number, hi: number): void {
+  const oldLo = k.mem.ptLo[i]!;
+  const oldHi = k.mem.ptHi[i]!;
+  k.mem.ptLo[i] = lo >>> 0;
+  k.mem.ptHi[i] = hi >>> 0;
+  if (k.trace !== null) tracePte(k, vma, addr, i, oldLo, oldHi);
+}
+
+/** PFN of the PTE table holding the PTE of `addr`, allocating tables if needed. */
+function pteTableOf(k: Kernel, mm: MmStruct, addr: number): number {
+  const i = entryIndexAt(k.mem, mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, true);
+  if (i < 0) return -1;
+  // The table's PFN is recovered from the slot: find it through ptSlot's inverse.
+  return k.tableOfSlot(Math.floor(i / 512));
+}
+
+function newVmf(vma: Vma, addr: number, flags: number, ptep: number, lo: number, hi: number): VmFault {
+  const a = Math.floor(addr / 4096) * 4096;
+  return { vma, address: a, pgoff: vma.pgoffOf(a), flags, origLo: lo, origHi: hi, ptep, page: -1 };
+}
+
+/** vm_normal_page: the struct page behind a PTE, or -1 for special / PFN mappings. */
+export function vmNormalPage(k: Kernel, lo: number, hi: number): number {
+  if ((lo & PTE_SPECIAL) !== 0) return -1;
+  const pfn = pfn4k(lo, hi);
+  return k.mem.hasStructPage(pfn) ? pfn : -1;
+}
+
+/**
+ * handle_mm_fault for a user access at `addr` in `mm` (spec section 7).
+ *
+ * @returns vm_fault_t bits: 0 or NOPAGE/RETRY (retry the access), or an error (SIGSEGV/SIGBUS).
+ *
+ * Locking: takes `mm.mmapLock` for read around the whole fault.
+ */
+export function* handleMmFault(k: Kernel, mm: MmStruct, addr: number, flags: number): KGen<number> {
+  const prev = k.enter('handleMmFault');
+  yield* mm.mmapLock.downRead();
+  let ret: number;
+  const vma = mm.findVma(addr);
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  if (vma === null || (write && (vma.flags & VM_WRITE) === 0) || (!write && (vma.flags & VM_READ) === 0)) {
+    ret = VM_FAULT_SIGSEGV;
+  } else {
+    ret = yield* handlePteFault(k, vma, addr, flags);
+  }
+  mm.mmapLock.upRead();
+  if (k.trace !== null) k.trace.emit({ kind: 'return', ret: faultName(ret) });
+  k.leave(prev);
+  return ret;
+}
+
+export function faultName(ret: number): string {
+  if ((ret & VM_FAULT_SIGSEGV) !== 0) return 'SIGSEGV';
+  if ((ret & VM_FAULT_SIGBUS) !== 0) return 'SIGBUS';
+  if ((ret & VM_FAULT_RETRY) !== 0) return 'RETRY';
+  if ((ret & VM_FAULT_NOPAGE) !== 0) return 'NOPAGE';
+  return 'OK';
+}
+
+/** handle_pte_fault. */
+function* handlePteFault(k: Kernel, vma: Vma, addr: number, flags: number): KGen<number> {
+  const mem = k.mem;
+  const i = entryIndexAt(mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, true);
+  if (i < 0) {
+    // A huge leaf covers the address: the model maps file/PFN huge entries read-only only, so a
+    // write here zaps it and retries at PTE level (what a driver's huge_fault fallback does).
+    return VM_FAULT_NOPAGE;
+  }
+  if (k.explore) yield undefined;
+  const lo = mem.ptLo[i]!;
+  const hi = mem.ptHi[i]!;
+  const vmf = newVmf(vma, addr, flags, i, lo, hi);
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  if ((lo & PTE_PRESENT) === 0) {
+    k.counters.faultsNotPresent++;
+    if (!write) return yield* doReadFault(k, vmf);
+    if ((vma.flags & VM_SHARED) === 0) return yield* doCowFault(k, vmf);
+    return yield* doSharedFault(k, vmf);
+  }
+  if (write && (lo & PTE_RW) === 0) return yield* doWpPage(k, vmf);
+  // Present and permitted: a spurious fault (stale TLB). Mark young/dirty and flush locally.
+  k.counters.faultsSpurious++;
+  const ptl = k.ptl(k.tableOfSlot(Math.floor(i / 512)));
+  yield* ptl.lock();
+  if (mem.ptLo[i] === lo && mem.ptHi[i] === hi) {
+    const nlo = lo | PTE_ACCESSED | (write ? PTE_DIRTY : 0);
+    if (nlo !== lo) setPteAt(k, vma, vmf.address, i, nlo, hi);
+  }
+  ptl.unlock();
+  if (k.cur.cpu >= 0) k.cpus[k.cur.cpu]!.tlb.flushPage(vma.mm.id, Math.floor(addr / 4096));
+  return 0;
+}
+
+/** Install the PTE for vmf.page (finish_fault). Caller has the page; takes the PTL. */
+function* finishFault(k: Kernel, vmf: VmFault, write: boolean): KGen<number> {
+  const vma = vmf.vma;
+  const table = pteTableOf(k, vma.mm, vmf.address);
+  const ptl = k.ptl(table);
+  yield* ptl.lock();
+  const i = vmf.ptep;
+  let ret = 0;
+  if (k.mem.ptLo[i] !== 0 || k.mem.ptHi[i] !== 0) {
+    ret = VM_FAULT_NOPAGE; // someone else installed it: retry
+  } else {
+    let lo = vma.pageProt | PTE_ACCESSED;
+    if (write) {
+      lo |= PTE_DIRTY;
+      if ((vma.flags & VM_WRITE) !== 0) lo |= PTE_RW; // maybe_mkwrite
+    }
+    setPteAt(k, vma, vmf.address, i, mkLo(vmf.page, lo), mkHi(vmf.page, 0));
+  }
+  ptl.unlock();
+  return ret;
+}
+
+/** do_read_fault: ->fault then a read-only (with write-notify) clean PTE. */
+function* doReadFault(k: Kernel, vmf: VmFault): KGen<number> {
+  const ops = vmf.vma.ops;
+  if (ops === null || ops.fault === undefined) return VM_FAULT_SIGBUS;
+  const ret = yield* ops.fault(k, vmf);
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) return ret;
+  return yield* finishFault(k, vmf, false);
+}
+
+/** do_cow_fault: private write to a missing PTE: copy the file page into a new anonymous page. */
+function* doCowFault(k: Kernel, vmf: VmFault): KGen<number> {
+  const ops = vmf.vma.ops;
+  if (ops === null || ops.fault === undefined) return VM_FAULT_SIGBUS;
+  const ret = yield* ops.fault(k, vmf);
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) return ret;
+  k.counters.faultsCow++;
+  const copy = k.mem.allocRam(1);
+  k.mem.copyPage(copy, vmf.page);
+  k.anonPages.add(copy);
+  vmf.page = copy;
+  return yield* finishFault(k, vmf, true);
+}
+
+/** do_shared_fault: shared write to a missing PTE (spec 7.3). */
+function* doSharedFault(k: Kernel, vmf: VmFault): KGen<number> {
+  const ops = vmf.vma.ops;
+  if (ops === null || ops.fault === undefined) return VM_FAULT_SIGBUS;
+  let ret = yield* ops.fault(k, vmf);
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) return ret;
+  if (ops.pageMkwrite !== undefined) {
+    const tmp = yield* doPageMkwrite(k, vmf);
+    if ((tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) !== 0) return tmp;
+  } else {
+    yield* k.pageLock(vmf.page).lock();
+  }
+  ret = yield* finishFault(k, vmf, true);
+  yield* faultDirtySharedPage(k, vmf);
+  return ret;
+}
+
+/**
+ * do_page_mkwrite: call ->page_mkwrite; unless it returned LOCKED, lock the page ourselves.
+ * Returns the handler's bits with LOCKED set on success.
+ */
+function* doPageMkwrite(k: Kernel, vmf: VmFault): KGen<number> {
+  const saved = vmf.flags;
+  vmf.flags = saved | FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE;
+  k.counters.mkwriteCalls++;
+  const ret = yield* vmf.vma.ops!.pageMkwrite!(k, vmf);
+  vmf.flags = saved;
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) !== 0) return ret;
+  if ((ret & VM_FAULT_LOCKED) === 0) yield* k.pageLock(vmf.page).lock();
+  return ret | VM_FAULT_LOCKED;
+}
+
+/** fault_dirty_shared_page: the page is dirty now; unlock it. */
+function* faultDirtySharedPage(k: Kernel, vmf: VmFault): KGen<void> {
+  if (k.explore) yield undefined;
+  k.pageLock(vmf.page).unlock();
+}
+
+/**
+ * do_wp_page: a write to a present, read-only PTE (spec 7.2). Shared mappings never COW: they go
+ * through pfn_mkwrite / page_mkwrite and end in wp_page_reuse (writable + dirty).
+ */
+export function* doWpPage(k: Kernel, vmf: VmFault): KGen<number> {
+  const prev = k.enter('doWpPage');
+  const vma = vmf.vma;
+  const table = k.tableOfSlot(Math.floor(vmf.ptep / 512));
+  const ptl = k.ptl(table);
+  yield* ptl.lock();
+  const i = vmf.ptep;
+  if (k.mem.ptLo[i] !== vmf.origLo || k.mem.ptHi[i] !== vmf.origHi) {
+    ptl.unlock();
+    k.leave(prev);
+    return 0; // changed under us: retry the access
+  }
+  // userfaultfd write-protect, async mode: the kernel resolves the fault itself by dropping the
+  // uffd-wp bit (no message, no flush: the bit is software-only), then continues as usual.
+  if ((vmf.origLo & PTE_UFFD_WP) !== 0 && (vma.flags & VM_UFFD_WP) !== 0) {
+    const nlo = vmf.origLo & ~PTE_UFFD_WP;
+    setPteAt(k, vma, vmf.address, i, nlo, vmf.origHi);
+    vmf.origLo = nlo;
+  }
+  vmf.page = vmNormalPage(k, vmf.origLo, vmf.origHi);
+  let ret: number;
+  if ((vma.flags & (VM_SHARED | VM_MAYSHARE)) !== 0) {
+    k.counters.faultsWpShared++;
+    ret = vmf.page < 0 ? yield* wpPfnShared(k, vmf) : yield* wpPageShared(k, vmf);
+  } else if (vmf.page >= 0 && k.anonPages.has(vmf.page)) {
+    wpPageReuse(k, vmf); // our own exclusive anonymous copy
+    ptl.unlock();
+    ret = 0;
+  } else {
+    ret = yield* wpPageCopy(k, vmf);
+  }
+  k.leave(prev);
+  return ret;
+}
+
+/** wp_page_reuse: make the PTE writable (if VM_WRITE), young and dirty. Caller holds the PTL. */
+function wpPageReuse(k: Kernel, vmf: VmFault): void {
+  const vma = vmf.vma;
+  const i = vmf.ptep;
+  let lo = k.mem.ptLo[i]! | PTE_ACCESSED | PTE_DIRTY;
+  let hi = k.mem.ptHi[i]!;
+  if ((vma.flags & VM_WRITE) !== 0) {
+    lo |= PTE_RW;
+    hi &= ~PTE_HI_SAVED_DIRTY;
+  }
+  setPteAt(k, vma, vmf.address, i, lo, hi); // ptep_set_access_flags: an upgrade, no flush needed
+}
+
+/** wp_pfn_shared: PFN mapping (no struct page). Caller holds the PTL; it is released here. */
+function* wpPfnShared(k: Kernel, vmf: VmFault): KGen<number> {
+  const ops = vmf.vma.ops;
+  const ptl = k.ptl(k.tableOfSlot(Math.floor(vmf.ptep / 512)));
+  if (ops !== null && ops.pfnMkwrite !== undefined) {
+    ptl.unlock();
+    vmf.flags |= FAULT_FLAG_MKWRITE;
+    k.counters.mkwriteCalls++;
+    const ret = yield* ops.pfnMkwrite(k, vmf);
+    if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) !== 0) return ret;
+    return yield* finishMkwriteFault(k, vmf);
+  }
+  wpPageReuse(k, vmf);
+  ptl.unlock();
+  return 0;
+}
+
+/** wp_page_shared: page-backed shared mapping. Caller holds the PTL; it is released here. */
+function* wpPageShared(k: Kernel, vmf: VmFault): KGen<number> {
+  const ops = vmf.vma.ops;
+  const ptl = k.ptl(k.tableOfSlot(Math.floor(vmf.ptep / 512)));
+  if (ops !== null && ops.pageMkwrite !== undefined) {
+    ptl.unlock();
+    const tmp = yield* doPageMkwrite(k, vmf);
+    if ((tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) !== 0) return tmp;
+    const ret = yield* finishMkwriteFault(k, vmf);
+    if ((ret & VM_FAULT_NOPAGE) !== 0) {
+      k.pageLock(vmf.page).unlock();
+      return ret;
+    }
+  } else {
+    wpPageReuse(k, vmf);
+    ptl.unlock();
+    yield* k.pageLock(vmf.page).lock();
+  }
+  yield* faultDirtySharedPage(k, vmf);
+  return 0;
+}
+
+/**
+ * finish_mkwrite_fault: re-take the PTL; if the PTE is unchanged since the fault began, reuse it
+ * (writable + dirty); else return NOPAGE and the access is retried.
+ */
+function* finishMkwriteFault(k: Kernel, vmf: VmFault): KGen<number> {
+  const ptl = k.ptl(k.tableOfSlot(Math.floor(vmf.ptep / 512)));
+  yield* ptl.lock();
+  const i = vmf.ptep;
+  if (k.mem.ptLo[i] !== vmf.origLo || k.mem.ptHi[i] !== vmf.origHi) {
+    ptl.unlock();
+    if (k.cur.cpu >= 0) k.cpus[k.cur.cpu]!.tlb.flushPage(vmf.vma.mm.id, Math.floor(vmf.address / 4096));
+    return VM_FAULT_NOPAGE;
+  }
+  wpPageReuse(k, vmf);
+  ptl.unlock();
+  return 0;
+}
+
+/** wp_page_copy: COW of a file page in a private mapping. */
+function* wpPageCopy(k: Kernel, vmf: VmFault): KGen<number> {
+  const vma = vmf.vma;
+  const ptl = k.ptl(k.tableOfSlot(Math.floor(vmf.ptep / 512)));
+  k.counters.faultsCow++;
+  const src = pfn4k(vmf.origLo, vmf.origHi);
+  const copy = k.mem.allocRam(1);
+  k.mem.copyPage(copy, src);
+  k.anonPages.add(copy);
+  // ptep_clear_flush then the new writable, dirty PTE.
+  setPteAt(k, vma, vmf.address, vmf.ptep, 0, 0);
+  flushTlbPage(k, vma.mm, vmf.address);
+  setPteAt(
+    k,
+    vma,
+    vmf.address,
+    vmf.ptep,
+    mkLo(copy, PTE_PRESENT | PTE_USER | PTE_RW | PTE_ACCESSED | PTE_DIRTY),
+    mkHi(copy, 0),
+  );
+  ptl.unlock();
+  if (k.explore) yield undefined;
+  return 0;
+}
+
+/**
+ * vmf_insert_pfn_prot: a driver's fault handler maps `pfn` (no struct page: a special PTE) at
+ * `addr` with protection `prot` (PTE low bits). Does nothing if a PTE is already there.
+ *
+ * Locking: takes the PTL of the PTE table.
+ */
+export function* vmfInsertPfnProt(
+  k: Kernel,
+  vma: Vma,
+  addr: number,
+  pfn: number,
+  prot: number,
+): KGen<number> {
+  const table = pteTableOf(k, vma.mm, addr);
+  const ptl = k.ptl(table);
+  yield* ptl.lock();
+  const i = entryIndexAt(k.mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, false);
+  if (k.mem.ptLo[i] === 0 && k.mem.ptHi[i] === 0) {
+    setPteAt(k, vma, addr, i, mkLo(pfn, prot | PTE_SPECIAL | PTE_ACCESSED), mkHi(pfn, 0));
+  }
+  ptl.unlock();
+  return VM_FAULT_NOPAGE;
+}
+
+/** vmf_insert_mixed: like {@link vmfInsertPfnProt} but pages with a struct page are not special. */
+export function* vmfInsertMixed(k: Kernel, vma: Vma, addr: number, pfn: number, prot: number): KGen<number> {
+  if (!k.mem.hasStructPage(pfn)) return yield* vmfInsertPfnProt(k, vma, addr, pfn, prot);
+  const table = pteTableOf(k, vma.mm, addr);
+  const ptl = k.ptl(table);
+  yield* ptl.lock();
+  const i = entryIndexAt(k.mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, false);
+  if (k.mem.ptLo[i] === 0 && k.mem.ptHi[i] === 0)
+    setPteAt(k, vma, addr, i, mkLo(pfn, prot | PTE_ACCESSED), mkHi(pfn, 0));
+  ptl.unlock();
+  return VM_FAULT_NOPAGE;
+}
+
+/** The generic page-cache ->fault (filemap_fault / shmem_fault): hand back the file page. */
+export function* filemapFault(k: Kernel, vmf: VmFault): KGen<number> {
+  const file = vmf.vma.file!;
+  if (vmf.pgoff >= file.sizePages) return VM_FAULT_SIGBUS;
+  if (k.explore) yield undefined;
+  vmf.page = file.findOrCreatePage(vmf.pgoff);
+  return 0;
+}
+
+const MAX_FAULT_RETRIES = 64;
+
+/**
+ * A user-mode byte store by the task on `cpu` (whose current mm is `mm`): the hardware step, and
+ * on a fault the kernel's fault handling, retried as the CPU would. Returns 0, or the fatal
+ * vm_fault_t (SIGSEGV/SIGBUS) that would kill the task.
+ */
+export function* userStore8(
+  k: Kernel,
+  cpu: Cpu,
+  mm: MmStruct,
+  va: number,
+  v: number,
+  faulted = false,
+): KGen<number> {
+  for (let n = 0; n < MAX_FAULT_RETRIES; n++) {
+    if (!faulted) {
+      if (k.explore) yield undefined;
+      if (cpu.store8(va, v) === 0) return 0;
+    }
+    faulted = false;
+    if (k.trace !== null)
+      k.trace.emit({
+        kind: 'fault',
+        mm: mm.id,
+        addr: va,
+        write: true,
+        reason: cpu.faultReason === 1 ? 'not-present' : 'protection',
+      });
+    const r = yield* handleMmFault(k, mm, va, FAULT_FLAG_WRITE | FAULT_FLAG_USER);
+    if ((r & VM_FAULT_ERROR) !== 0) return r;
+  }
+  throw new Error(`userStore8: no progress after ${MAX_FAULT_RETRIES} faults at 0x${va.toString(16)}`);
+}
+
+/** A user-mode byte load; returns the value, or -(vm_fault_t) if fatal. */
+export function* userLoad8(k: Kernel, cpu: Cpu, mm: MmStruct, va: number): KGen<number> {
+  for (let n = 0; n < MAX_FAULT_RETRIES; n++) {
+    if (k.explore) yield undefined;
+    const v = cpu.load8(va);
+    if (v >= 0) return v;
+    if (k.trace !== null)
+      k.trace.emit({
+        kind: 'fault',
+        mm: mm.id,
+        addr: va,
+        write: false,
+        reason: cpu.faultReason === 1 ? 'not-present' : 'protection',
+      });
+    const r = yield* handleMmFault(k, mm, va, FAULT_FLAG_USER);
+    if ((r & VM_FAULT_ERROR) !== 0) return -r;
+  }
+  throw new Error(`userLoad8: no progress after ${MAX_FAULT_RETRIES} faults at 0x${va.toString(16)}`);
+}
+
+/**
+ * Fast-mode store (workloads, benchmarks): the hardware step inline; only a fault builds the
+ * fault-path generator. Returns 0 or a fatal vm_fault_t.
+ */
+export function storeFast(k: Kernel, cpu: Cpu, mm: MmStruct, va: number, v: number): number {
+  if (cpu.store8(va, v) === 0) return 0;
+  return runToCompletion(userStore8(k, cpu, mm, va, v, true));
+}
