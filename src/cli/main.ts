@@ -4,7 +4,10 @@
  * registers itself on the commander program; all human formatting lives under `format/`.
  */
 import { Command, CommanderError } from 'commander';
+import { register as registerCheck } from './cmd-check.ts';
 import { register as registerKernel } from './cmd-kernel.ts';
+import { register as registerList } from './cmd-list.ts';
+import { register as registerReplay } from './cmd-replay.ts';
 import { register as registerServe } from './cmd-serve.ts';
 import { EXIT_BAD_INPUT, EXIT_SKIP, SkipError, UsageError } from './errors.ts';
 
@@ -17,7 +20,10 @@ program
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 // Command registrations (one line each; keep sorted).
+registerCheck(program);
 registerKernel(program);
+registerList(program);
+registerReplay(program);
 registerServe(program);
 
 try {

@@ -1,0 +1,184 @@
+/**
+ * `dirtyscope check <model> [--variant V] [--strategy dfs|random|pct] [--max-executions N]
+ * [--time S] [--seed N] [--preemption-bound K] [--max-steps N] [--pct-depth D] [--no-reduction]
+ * [--no-shrink] [--trace FILE] [--json]`
+ *
+ * Exit 0: pass, or incomplete (said so); 1: a property failed; 2: bad input. With --json, stdout
+ * holds exactly the CheckResult; a progress line goes to stderr when it is a TTY.
+ * The command logic (`runCheckCommand`) takes the catalogue as a parameter so tests can inject toys.
+ */
+import type { Command } from 'commander';
+import { CheckerInputError, check } from '../checker/check.ts';
+import type { ModelDef } from '../checker/model.ts';
+import { type CheckResult, STRATEGIES, type Strategy } from '../checker/result.ts';
+import { MODELS } from '../models/catalogue.ts';
+import { TraceFormatError, writeTraceFileAtomic } from '../trace/io.ts';
+import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
+import { formatCheck, formatProgress } from './format/check.ts';
+
+export interface CheckArgs {
+  variant?: string;
+  strategy?: string;
+  maxExecutions?: string;
+  time?: string;
+  seed?: string;
+  preemptionBound?: string;
+  maxSteps?: string;
+  pctDepth?: string;
+  reduction?: boolean;
+  shrink?: boolean;
+  trace?: string;
+  json?: boolean;
+}
+
+export interface CommandOutput {
+  stdout: string;
+  exitCode: number;
+}
+
+export interface CommandIo {
+  /** Receives progress lines (set only when stderr is a TTY). */
+  progress?: (line: string) => void;
+}
+
+export function findModel(catalogue: readonly ModelDef[], name: string): ModelDef {
+  const m = catalogue.find((d) => d.name === name);
+  if (m !== undefined) return m;
+  const names = catalogue.map((d) => d.name).join(', ');
+  throw new UsageError(
+    `unknown model '${name}' (${names === '' ? 'the catalogue is empty' : `models: ${names}`}; see 'dirtyscope list')`,
+  );
+}
+
+/** The named variant, or `mainline` (else the first variant) when none is given. */
+export function pickVariant(def: ModelDef, variant: string | undefined): string {
+  if (variant === undefined) {
+    const v = def.variants.find((x) => x.name === 'mainline') ?? def.variants[0];
+    if (v === undefined) throw new UsageError(`model ${def.name} has no variants`);
+    return v.name;
+  }
+  if (!def.variants.some((x) => x.name === variant)) {
+    throw new UsageError(
+      `model ${def.name} has no variant '${variant}' (variants: ${def.variants.map((x) => x.name).join(', ')})`,
+    );
+  }
+  return variant;
+}
+
+/** A non-negative integer option (decimal digits only). */
+export function parseCount(flag: string, s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) {
+    throw new UsageError(`${flag} must be a non-negative integer, got '${s}'`);
+  }
+  return Number(s);
+}
+
+function parseSeconds(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const x = Number(s);
+  if (!/^\d+(\.\d+)?$/.test(s) || !(x > 0))
+    throw new UsageError(`--time must be a positive number of seconds, got '${s}'`);
+  return x * 1000;
+}
+
+export async function runCheckCommand(
+  catalogue: readonly ModelDef[],
+  modelName: string,
+  args: CheckArgs,
+  io: CommandIo = {},
+): Promise<CommandOutput & { result: CheckResult }> {
+  const def = findModel(catalogue, modelName);
+  const variant = pickVariant(def, args.variant);
+  const strategy = (args.strategy ?? 'dfs') as Strategy;
+  if (!STRATEGIES.includes(strategy)) {
+    throw new UsageError(`unknown strategy '${args.strategy}' (${STRATEGIES.join(', ')})`);
+  }
+  const pctDepth = parseCount('--pct-depth', args.pctDepth);
+  if (pctDepth === 0) throw new UsageError('--pct-depth must be at least 1');
+  const opts = {
+    strategy,
+    ...optional('maxExecutions', parseCount('--max-executions', args.maxExecutions)),
+    ...optional('timeMs', parseSeconds(args.time)),
+    ...optional('seed', parseCount('--seed', args.seed)),
+    ...optional('preemptionBound', parseCount('--preemption-bound', args.preemptionBound)),
+    ...optional('maxSteps', parseCount('--max-steps', args.maxSteps)),
+    ...optional('pctDepth', pctDepth),
+    reduction: args.reduction ?? true,
+    shrink: args.shrink ?? true,
+    ...(io.progress === undefined
+      ? {}
+      : {
+          progressEveryMs: 500,
+          onProgress: (p: { executions: number; pruned: number; elapsedMs: number }) =>
+            io.progress!(formatProgress(p)),
+        }),
+  };
+  let result: CheckResult;
+  try {
+    result = check(def, variant, opts);
+  } catch (e) {
+    if (e instanceof CheckerInputError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (args.trace !== undefined && result.counterexample !== undefined) {
+    try {
+      await writeTraceFileAtomic(args.trace, result.counterexample.trace);
+    } catch (e) {
+      if (e instanceof TraceFormatError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  const stdout = args.json === true ? `${JSON.stringify(result)}\n` : formatCheck(result);
+  return { stdout, exitCode: result.verdict === 'fail' ? EXIT_VIOLATION : EXIT_OK, result };
+}
+
+function optional<K extends string>(key: K, v: number | undefined): { [P in K]?: number } {
+  return (v === undefined ? {} : { [key]: v }) as { [P in K]?: number };
+}
+
+/** A progress writer for stderr when it is a TTY (overwrites one line), else undefined. */
+export function ttyProgress(): { io: CommandIo; done: () => void } {
+  if (process.stderr.isTTY !== true) return { io: {}, done: () => undefined };
+  let shown = false;
+  return {
+    io: {
+      progress: (line) => {
+        shown = true;
+        process.stderr.write(`\r${line}\x1b[K`);
+      },
+    },
+    done: () => {
+      if (shown) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('check <model>')
+    .description('explore the interleavings of a model variant and check its properties')
+    .option('--variant <name>', 'variant to check (default: mainline)')
+    .option('--strategy <name>', 'dfs (exhaustive), random or pct', 'dfs')
+    .option('--max-executions <n>', 'execution budget (default: dfs 1000000, random/pct 10000)')
+    .option('--time <seconds>', 'wall-clock budget')
+    .option('--seed <n>', 'seed for random and pct (default 1)')
+    .option('--preemption-bound <k>', 'dfs: at most K preemptions per execution')
+    .option('--max-steps <n>', 'steps per execution before reporting a livelock (default 10000)')
+    .option('--pct-depth <d>', 'pct: bug depth (default 3)')
+    .option('--no-reduction', 'dfs: disable sleep-set partial-order reduction')
+    .option('--no-shrink', 'report the counterexample as found, unshrunk')
+    .option('--trace <file>', 'write the counterexample trace JSON to FILE')
+    .option('--json', 'print the result as one JSON document')
+    .action(async (model: string, args: CheckArgs) => {
+      const p = ttyProgress();
+      try {
+        const out = await runCheckCommand(MODELS, model, args, p.io);
+        p.done();
+        process.stdout.write(out.stdout);
+        process.exitCode = out.exitCode;
+      } finally {
+        p.done();
+      }
+    });
+}
