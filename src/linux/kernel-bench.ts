@@ -55,8 +55,17 @@ export interface KernelCosts {
   wpWalkNsPerPage: number;
   /** PAGEMAP_SCAN+WP_MATCHING over protected pages none of which was written, ns per page. */
   scanNsPerPage: number;
-  /** Extra scan cost per written page (least-squares slope over the 0/1/10/100% rows), ns. */
+  /**
+   * Extra scan cost per written page when the written pages are contiguous (100% row minus 0%
+   * row, per page), ns: clearing, recording and protecting one PTE inside a run.
+   */
   scanNsPerWrittenPage: number;
+  /**
+   * Extra scan cost per written page when every written page is its own region (1% row minus 0%
+   * row, per written page), ns: includes a region of output and a TLB flush per page. Not a
+   * cost-model field (the model prices flushes separately); recorded for comparison.
+   */
+  scanNsPerIsolatedWrittenPage: number;
   /** `uname -r` and CPU of the machine measured. */
   measuredOn: string;
 }
@@ -137,23 +146,9 @@ function row(work: BenchWork, sizeBytes: number, samples: number[], model?: Mode
   };
 }
 
-/** Least-squares slope of y over x. */
-function slope(xs: number[], ys: number[]): number {
-  const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < n; i++) {
-    num += (xs[i]! - mx) * (ys[i]! - my);
-    den += (xs[i]! - mx) ** 2;
-  }
-  return den === 0 ? 0 : num / den;
-}
-
 interface SizeMeasurement {
   rows: BenchRow[];
-  /** total scan ns per pct, for the slope */
+  /** best total scan ns per pct (SCAN_PCTS order) */
   scanTotals: number[];
   written: number[];
 }
@@ -266,11 +261,14 @@ export function runKernelBench(opts: KernelBenchOptions = {}): KernelBenchResult
   const wp = r0.find((x) => x.op === 'writeProtect')!;
   const scan0 = r0.find((x) => x.op === 'scanReprotect' && x.writtenPct === 0)!;
   const fault = rows.filter((x) => x.op === 'wpFault').reduce((a, b) => (b.kernel < a.kernel ? b : a));
+  const t = (pct: number) => first.scanTotals[SCAN_PCTS.indexOf(pct as (typeof SCAN_PCTS)[number])]!;
+  const w = (pct: number) => first.written[SCAN_PCTS.indexOf(pct as (typeof SCAN_PCTS)[number])]!;
   const costs: KernelCosts = {
     wpFaultNs: round3(fault.kernel),
     wpWalkNsPerPage: round3(wp.kernel),
     scanNsPerPage: round3(scan0.kernel),
-    scanNsPerWrittenPage: round3(Math.max(0, slope(first.written, first.scanTotals))),
+    scanNsPerWrittenPage: round3(Math.max(0, (t(100) - t(0)) / w(100))),
+    scanNsPerIsolatedWrittenPage: round3(Math.max(0, (t(1) - t(0)) / w(1))),
     measuredOn: `Linux ${measuredOn.release} ${measuredOn.arch}, ${cpu} (${measuredOn.cpus} CPUs)`,
   };
   return { version: 1, measuredOn, quick, notes, rows, costs };

@@ -1,0 +1,80 @@
+/** ABI constants: ioctl encoding and the numbers the C compiler gives for the uapi headers. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  CATEGORY_NAMES,
+  categoryNames,
+  mergeRegions,
+  PAGEMAP_SCAN,
+  PM_SCAN_CATEGORIES,
+} from '../../src/linux/pagemap-scan.ts';
+import { pagesOf, regionsOf } from '../../src/linux/tracking.ts';
+import {
+  IOC_READ,
+  IOC_WRITE,
+  ioc,
+  UFFDIO_API,
+  UFFDIO_REGISTER,
+  UFFDIO_UNREGISTER,
+  UFFDIO_WRITEPROTECT,
+} from '../../src/linux/uffd.ts';
+
+describe('ioctl numbers', () => {
+  it('match what gcc computes from <linux/userfaultfd.h> on this machine', () => {
+    // printed by a C program including <sys/ioctl.h> and <linux/userfaultfd.h> (see docs/kernel.md)
+    expect(
+      [UFFDIO_API, UFFDIO_REGISTER, UFFDIO_UNREGISTER, UFFDIO_WRITEPROTECT].map((x) => x.toString(16)),
+    ).toEqual(['c018aa3f', 'c020aa00', '8010aa01', 'c018aa06']);
+  });
+
+  it("PAGEMAP_SCAN is _IOWR('f', 16, 96 bytes)", () => {
+    expect(PAGEMAP_SCAN).toBe(((IOC_READ | IOC_WRITE) * 2 ** 30 + 96 * 2 ** 16 + 0x66 * 256 + 16) >>> 0);
+  });
+
+  it('_IOC packs dir, size, type, nr into disjoint fields (law)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: (1 << 14) - 1 }),
+        (dir, type, nr, size) => {
+          const n = ioc(dir, type, nr, size);
+          expect([n >>> 30, (n >>> 16) & 0x3fff, (n >>> 8) & 0xff, n & 0xff]).toEqual([dir, size, type, nr]);
+        },
+      ),
+    );
+    expect(() => ioc(3, 0, 0, 1 << 14)).toThrow(RangeError);
+  });
+});
+
+describe('categories and regions (pure helpers)', () => {
+  it('knows bits 0..8 and names them', () => {
+    expect(PM_SCAN_CATEGORIES).toBe(0x1ff);
+    expect(CATEGORY_NAMES).toHaveLength(9);
+    expect(categoryNames(0b1010)).toBe('WRITTEN|PRESENT');
+    expect(categoryNames(0)).toBe('0');
+    expect(categoryNames(1 << 12)).toBe('0x1000');
+  });
+
+  it('regionsOf and pagesOf are inverse on sorted unique pages; merging is idempotent', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 300 })), (pages) => {
+        const sorted = [...pages].sort((a, b) => a - b);
+        const regions = regionsOf(sorted, 2);
+        expect(pagesOf(regions)).toEqual(sorted);
+        // maximal runs: no two regions touch
+        for (let i = 1; i < regions.length; i++)
+          expect(regions[i]!.start).toBeGreaterThan(regions[i - 1]!.end);
+        // splitting every region in single pages and merging gives the same regions back
+        expect(
+          mergeRegions(
+            regionsOf(sorted, 2).flatMap((r) =>
+              pagesOf([r]).map((p) => ({ start: p, end: p + 1, categories: 2 })),
+            ),
+          ),
+        ).toEqual(regions);
+      }),
+    );
+  });
+});
