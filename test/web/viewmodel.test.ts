@@ -397,11 +397,14 @@ describe('snapshot stepping law', () => {
       fc.property(
         traceArb,
         fc.integer({ min: 1, max: 9 }),
-        fc.array(fc.integer({ min: -1, max: 70 }), { maxLength: 12 }),
-        (trace, every, positions) => {
-          const m = new TraceModel(trace, { snapshotEvery: every });
+        fc.array(fc.tuple(fc.integer({ min: -1, max: 70 }), fc.nat(20)), { maxLength: 12 }),
+        fc.boolean(),
+        (trace, every, positions, eager) => {
+          const m = new TraceModel(trace, { snapshotEvery: every, eager });
           const n = trace.events.length;
-          for (const p of [...positions, n - 1, 0, n - 2]) {
+          for (const [p, budget] of [...positions, [n - 1, 0], [0, 0], [n - 2, 0]] as const) {
+            // Snapshots built in the background (any amount) must not change any answer.
+            m.buildMore(budget);
             const k = Math.min(p, n - 1);
             expect(m.stateAt(k)).toEqual(replayNaive(trace, k));
           }

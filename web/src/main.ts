@@ -19,7 +19,7 @@ import {
 import type { RunReport } from './report.ts';
 import { decodeShare, encodeShare, shareParam } from './share.ts';
 import './style.css';
-import { type Loaded, parseDocument } from './trace-io.ts';
+import { classifyDocument, type Loaded, parseDocument } from './trace-io.ts';
 import { TraceModel } from './viewmodel.ts';
 
 /** Hooks for the end-to-end test and the benchmark (read-only use). */
@@ -27,6 +27,8 @@ interface DirtyscopeHooks {
   ready: boolean;
   /** performance.now() when the first trace became interactive. */
   readyAt: number;
+  /** performance.now() at each load stage of the latest trace (fetched, parsed, indexed, rendered). */
+  marks: Record<string, number>;
   position: number;
   length: number;
   seek(k: number): void;
@@ -62,7 +64,6 @@ function showView(name: ViewName): void {
 // Trace view
 
 let model: TraceModel | null = null;
-let traceText = '';
 let pos = -1;
 let renderQueued = false;
 
@@ -70,30 +71,39 @@ const scrubber = $('scrubber') as HTMLInputElement;
 const hooks: DirtyscopeHooks = {
   ready: false,
   readyAt: 0,
+  marks: {},
   position: -1,
   length: 0,
   seek: (k) => setPos(k, true),
 };
 window.__dirtyscope = hooks;
 
+const lastHtml = new Map<string, string>();
+/** Assign only when the panel's HTML changed: most steps change one or two panels. */
+function put(id: string, html: string): void {
+  if (lastHtml.get(id) === html) return;
+  lastHtml.set(id, html);
+  $(id).innerHTML = html;
+}
+
 function render(): void {
   renderQueued = false;
   if (!model) return;
   const t = model.trace;
   const v = model.stateAt(pos);
-  $('now').innerHTML = renderNow(t, v);
-  $('ptes').innerHTML = renderPtes(t, v);
-  $('tlbs').innerHTML = renderUnits(t, v.cpus, 'No CPU in this trace.');
-  $('devices').innerHTML = renderUnits(t, v.devices, 'No secondary MMU in this trace.');
-  $('bitmaps').innerHTML = renderBitmaps(v);
-  $('locks').innerHTML = renderLocks(v);
-  $('notifiers').innerHTML = renderNotifiers(v);
-  $('consumers').innerHTML = renderConsumers(v);
-  $('log').innerHTML = renderLog(t, v);
+  put('now', renderNow(t, v));
+  put('ptes', renderPtes(t, v));
+  put('tlbs', renderUnits(t, v.cpus, 'No CPU in this trace.'));
+  put('devices', renderUnits(t, v.devices, 'No secondary MMU in this trace.'));
+  put('bitmaps', renderBitmaps(v));
+  put('locks', renderLocks(v));
+  put('notifiers', renderNotifiers(v));
+  put('consumers', renderConsumers(v));
+  put('log', renderLog(t, v));
   const viol = $('violation');
   const vh = renderViolation(v);
   viol.hidden = vh === '';
-  viol.innerHTML = vh;
+  put('violation', vh);
   viol.classList.toggle('here', v.violationHere !== null);
   scrubber.value = String(pos);
   const text = `Event ${pos} of ${model.length - 1}, scheduler step ${v.step}`;
@@ -130,9 +140,20 @@ function renderMarks(m: TraceModel): void {
     .join('');
 }
 
-function openTrace(trace: Trace, text: string, source: string): void {
+/** Fill the snapshot chain in slices while the page is idle (seeks extend it on demand anyway). */
+function buildInBackground(m: TraceModel): void {
+  const tick = (): void => {
+    if (model !== m || m.buildMore(4096)) return;
+    setTimeout(tick, 0);
+  };
+  setTimeout(tick, 0);
+}
+
+function openTrace(trace: Trace, source: string): void {
+  hooks.marks.parsed = performance.now();
   model = new TraceModel(trace);
-  traceText = text;
+  lastHtml.clear();
+  hooks.marks.indexed = performance.now();
   $('empty').hidden = true;
   $('trace-ui').hidden = false;
   $('trace-title').textContent = `${trace.model || 'trace'} / ${trace.variant || '-'}`;
@@ -149,6 +170,8 @@ function openTrace(trace: Trace, text: string, source: string): void {
   showView('trace');
   setPos(-1, true);
   status(`Loaded ${source}: ${trace.events.length} events.`);
+  hooks.marks.rendered = performance.now();
+  buildInBackground(model);
   if (!hooks.ready) {
     hooks.ready = true;
     hooks.readyAt = performance.now();
@@ -158,7 +181,7 @@ function openTrace(trace: Trace, text: string, source: string): void {
 }
 
 function openLoaded(doc: Loaded, source: string): void {
-  if (doc.kind === 'trace') openTrace(doc.trace, doc.text, source);
+  if (doc.kind === 'trace') openTrace(doc.trace, source);
   else void openReport(doc.report, source);
 }
 
@@ -173,17 +196,31 @@ async function loadText(text: string, source: string): Promise<void> {
 
 async function loadUrl(url: string): Promise<void> {
   status(`Loading ${url}…`);
-  let text: string;
+  let r: Response;
   try {
-    const r = await fetch(url);
+    r = await fetch(url);
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
-    text = await r.text();
   } catch (e) {
     status(`Could not fetch ${url}: ${(e as Error).message}`, true);
     document.documentElement.dataset.state = 'error';
     return;
   }
-  await loadText(text, url);
+  // r.json() parses without materialising the text first (a 10k-step trace is ~9 MB).
+  let x: unknown;
+  try {
+    x = await r.json();
+  } catch (e) {
+    status(`Could not open ${url}: not valid JSON (${(e as Error).message})`, true);
+    document.documentElement.dataset.state = 'error';
+    return;
+  }
+  hooks.marks.fetched = performance.now();
+  try {
+    openLoaded(classifyDocument(x), url);
+  } catch (e) {
+    status(`Could not open ${url}: ${(e as Error).message}`, true);
+    document.documentElement.dataset.state = 'error';
+  }
 }
 
 function step(delta: number): void {
@@ -249,9 +286,9 @@ $('log').addEventListener('click', (e) => {
 });
 
 $('share-btn').addEventListener('click', async () => {
-  if (!traceText) return;
-  // Re-serialise compactly: the share link carries the trace itself.
-  const compact = JSON.stringify(JSON.parse(traceText));
+  if (!model) return;
+  // The share link carries the whole trace, serialised compactly.
+  const compact = JSON.stringify(model.trace);
   const link = `${location.origin}${location.pathname}#t=${await encodeShare(compact)}`;
   const out = $('share-out') as HTMLInputElement;
   out.hidden = false;

@@ -65,9 +65,15 @@ export function validateTrace(x: unknown): Trace {
   return x as unknown as Trace;
 }
 
-export type Loaded = { kind: 'trace'; trace: Trace; text: string } | { kind: 'report'; report: RunReport };
+export type Loaded = { kind: 'trace'; trace: Trace } | { kind: 'report'; report: RunReport };
 
-/** Parse a JSON document that is either a trace or a run report. */
+/** Classify and validate a parsed JSON document: a run report (`"kind": "run-report"`) or a trace. */
+export function classifyDocument(x: unknown): Loaded {
+  if (isObj(x) && x.kind === 'run-report') return { kind: 'report', report: validateRunReport(x) };
+  return { kind: 'trace', trace: validateTrace(x) };
+}
+
+/** Parse a JSON text that is either a trace or a run report. */
 export function parseDocument(text: string): Loaded {
   let x: unknown;
   try {
@@ -75,6 +81,5 @@ export function parseDocument(text: string): Loaded {
   } catch (e) {
     throw new TraceFormatError(`not valid JSON (${(e as Error).message})`);
   }
-  if (isObj(x) && x.kind === 'run-report') return { kind: 'report', report: validateRunReport(x) };
-  return { kind: 'trace', trace: validateTrace(x), text };
+  return classifyDocument(x);
 }

@@ -684,43 +684,63 @@ export function replayNaive(trace: Trace, k: number): ViewState {
 export interface TraceModelOptions {
   /** Keep a snapshot every this many events (default 128). */
   snapshotEvery?: number;
+  /** Build every snapshot in the constructor (default false: built on demand or by `buildMore`). */
+  eager?: boolean;
 }
 
-/** A loaded trace with snapshots, positioned anywhere in O(snapshotEvery) and stepped in O(1). */
+/**
+ * A loaded trace with snapshots, positioned anywhere in O(snapshotEvery) and stepped in O(1).
+ * Snapshots are built progressively: the UI becomes interactive after indexing, then calls
+ * `buildMore` from idle callbacks; a seek past the built frontier extends it first.
+ */
 export class TraceModel {
   readonly trace: Trace;
   readonly index: TraceIndex;
   readonly snapshotEvery: number;
   /** snaps[i] = state with i * snapshotEvery events applied. */
   private readonly snaps: ReplayState[] = [];
+  /** State with `frontier.applied` events applied, continuing the snapshot chain. */
+  private frontier: ReplayState;
   private cur: ReplayState;
 
   constructor(trace: Trace, opts: TraceModelOptions = {}) {
     this.trace = trace;
     this.snapshotEvery = Math.max(1, Math.floor(opts.snapshotEvery ?? 128));
     this.index = indexTrace(trace);
-    const s = emptyState();
-    const ps = trace.setup.pageSize;
-    this.snaps.push(cloneState(s));
-    for (let i = 0; i < trace.events.length; i++) {
-      applyEvent(s, trace.events[i]!, ps);
-      if ((i + 1) % this.snapshotEvery === 0) this.snaps.push(cloneState(s));
-    }
-    this.cur = cloneState(this.snaps[0]!);
+    this.frontier = emptyState();
+    this.snaps.push(cloneState(this.frontier));
+    this.cur = cloneState(this.frontier);
+    if (opts.eager) this.buildMore(Number.POSITIVE_INFINITY);
   }
 
   get length(): number {
     return this.trace.events.length;
   }
 
+  /** Whether every snapshot has been built. */
+  get complete(): boolean {
+    return this.frontier.applied >= this.length;
+  }
+
+  /** Extend the snapshot chain by about `budget` events; returns true when complete. */
+  buildMore(budget: number): boolean {
+    const f = this.frontier;
+    const ps = this.trace.setup.pageSize;
+    const stop = Math.min(this.length, f.applied + budget);
+    while (f.applied < stop) {
+      applyEvent(f, this.trace.events[f.applied]!, ps);
+      if (f.applied % this.snapshotEvery === 0) this.snaps.push(cloneState(f));
+    }
+    return this.complete;
+  }
+
   /** Move the working state so that events[0..k] are applied (k clamped to [-1, length-1]). */
   private seek(k: number): void {
     const target = Math.max(0, Math.min(this.length, k + 1));
+    const si = Math.floor(target / this.snapshotEvery);
+    if (si >= this.snaps.length) this.buildMore(si * this.snapshotEvery - this.frontier.applied);
     const cur = this.cur.applied;
-    if (target < cur || target - cur > this.snapshotEvery) {
-      const si = Math.floor(target / this.snapshotEvery);
-      this.cur = cloneState(this.snaps[si]!);
-    }
+    if (target < cur || target - cur > this.snapshotEvery) this.cur = cloneState(this.snaps[si]!);
     const ps = this.trace.setup.pageSize;
     while (this.cur.applied < target) applyEvent(this.cur, this.trace.events[this.cur.applied]!, ps);
   }
