@@ -5,7 +5,15 @@ import type { ModelDef, ModelInstance } from '../../src/checker/model.ts';
 import { ReplayScheduler } from '../../src/checker/replay.ts';
 import { EXEC_OK, independent } from '../../src/checker/scheduler.ts';
 import { access, type TaskBody } from '../../src/checker/task.ts';
-import { crash, deadlock, livelock, makeCounter, makeIndependent, makeMessagePassing, oneStep } from './toys.ts';
+import {
+  crash,
+  deadlock,
+  livelock,
+  makeCounter,
+  makeIndependent,
+  makeMessagePassing,
+  oneStep,
+} from './toys.ts';
 
 const dfs = (def: ModelDef, variant: string, extra: Parameters<typeof check>[2] = {}) =>
   check(def, variant, { strategy: 'dfs', ...extra });
@@ -123,7 +131,10 @@ describe('failures', () => {
     const r = dfs(def, 'racy');
     expect(r.verdict).toBe('fail');
     expect(r.property).toBe('no-lost-update');
-    expect(r.counterexample!.trace.events.at(-1)).toMatchObject({ kind: 'violation', property: 'no-lost-update' });
+    expect(r.counterexample!.trace.events.at(-1)).toMatchObject({
+      kind: 'violation',
+      property: 'no-lost-update',
+    });
     expect(dfs(def, 'locked').verdict).toBe('pass');
     expect(dfs(def, 'atomic').verdict).toBe('pass');
   });
