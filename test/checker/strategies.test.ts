@@ -3,7 +3,7 @@ import { check, replay } from '../../src/checker/check.ts';
 import type { ModelDef } from '../../src/checker/model.ts';
 import type { Strategy } from '../../src/checker/result.ts';
 import { decodeSchedule } from '../../src/checker/schedule.ts';
-import { crash, deadlock, livelock, makeCounter } from './toys.ts';
+import { crash, deadlock, livelock, makeCounter, makeStarvation } from './toys.ts';
 
 const FAILING: Array<[ModelDef, string, string]> = [
   [makeCounter(2), 'racy', 'no-lost-update'],
@@ -114,5 +114,42 @@ describe('replay input errors', () => {
     expect(() => replay(def, 'racy', 'v1:C')).toThrow(/names task 2, which is not enabled/);
     expect(() => replay(def, 'racy', 'v1:A9')).toThrow(/left after the execution ended/);
     expect(() => replay(def, 'nosuch', 'v1:')).toThrow(/no variant 'nosuch'/);
+  });
+});
+
+describe('pct', () => {
+  it('finds a depth-1 bug that a random walk practically never finds', () => {
+    // Random: the observer must lose 20 coin flips in a row (2^-20 per execution); 200 executions
+    // per seed find it with probability ~2e-4. PCT depth 1: long gets the higher priority with
+    // probability 1/2 per execution.
+    const def = makeStarvation(20);
+    for (let seed = 0; seed < 10; seed++) {
+      const p = check(def, 'mainline', { strategy: 'pct', pctDepth: 1, seed, maxExecutions: 20 });
+      expect(p.verdict).toBe('fail');
+      const r = check(def, 'mainline', { strategy: 'random', seed, maxExecutions: 200 });
+      expect(r.verdict).toBe('incomplete');
+    }
+  });
+
+  it('depth 1 never preempts: every execution runs one task to completion first', () => {
+    // With no change points a task keeps running while it has the top priority.
+    // So one execution either runs long first (fails, 0 preemptions) or the observer first (passes).
+    const def = makeStarvation(5);
+    let fails = 0;
+    for (let seed = 0; seed < 20; seed++) {
+      const r = check(def, 'mainline', {
+        strategy: 'pct',
+        pctDepth: 1,
+        seed,
+        maxExecutions: 1,
+        shrink: false,
+      });
+      if (r.verdict === 'fail') {
+        fails++;
+        expect(r.counterexample!.preemptions).toBe(0);
+      }
+    }
+    expect(fails).toBeGreaterThan(0);
+    expect(fails).toBeLessThan(20);
   });
 });

@@ -300,4 +300,40 @@ export const oneStep: ModelDef = {
   },
 };
 
+function* stepper(s: { x: number }, k: number): TaskBody {
+  for (let j = 0; j < k; j++) {
+    s.x++;
+    yield access(0, true);
+  }
+}
+
+function* observer(s: { x: number; seen: number }): TaskBody {
+  s.seen = s.x;
+}
+
+/**
+ * Depth-1 ordering bug (shuttle's PCT example): `long` takes `k` steps, `observer` one; the bug
+ * shows only if the observer runs after ALL of long's steps ("starved"). A random walk needs k
+ * coin flips in a row (2^-k); PCT at depth 1 needs long to get the higher priority (1/2).
+ */
+export function makeStarvation(k: number): ModelDef {
+  return {
+    name: 'starvation',
+    description: 'the observer must run last',
+    variants: variants(['mainline', 'fail', 'starved']),
+    create(): ModelInstance {
+      const s = { x: 0, seen: -1 };
+      return {
+        tasks: [
+          task('long', 0, stepper(s, k), access(0, true)),
+          task('observer', 1, observer(s), access(0, false)),
+        ],
+        trace: null,
+        checkFinal: () =>
+          s.seen === k ? { property: 'starved', message: `observer ran after all ${k} steps` } : null,
+      };
+    },
+  };
+}
+
 export const ALL_TOYS: readonly ModelDef[] = [makeCounter(), deadlock, livelock, crash];
