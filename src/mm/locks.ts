@@ -106,6 +106,13 @@ export class Rwsem {
   }
 
   upRead(): void {
+    const r = this.readers;
+    // Common case: the current task is the last reader in (no search, no splice).
+    if (r.length > 0 && r[r.length - 1] === this.k.cur) {
+      r.pop();
+      if (this.k.trace !== null) this.k.trace.emit({ kind: 'lockRelease', lock: this.name, mode: 'read' });
+      return;
+    }
     const i = this.readers.lastIndexOf(this.k.cur);
     if (i < 0) throw new Error(`${this.k.cur.name} releases ${this.name} (read) it does not hold`);
     this.readers.splice(i, 1);

@@ -16,6 +16,7 @@ import {
   pfn4k,
 } from '../hw/pte.ts';
 import type { Kernel } from './kernel.ts';
+import type { Spinlock } from './locks.ts';
 import {
   FAULT_FLAG_MKWRITE,
   FAULT_FLAG_USER,
@@ -115,14 +116,26 @@ export function vmNormalPage(k: Kernel, lo: number, hi: number): number {
  */
 export function* handleMmFault(k: Kernel, mm: MmStruct, addr: number, flags: number): KGen<number> {
   const prev = k.enter('handleMmFault');
-  yield* mm.mmapLock.downRead();
+  if (k.explore || !mm.mmapLock.tryDownRead()) yield* mm.mmapLock.downRead(); // no generator when uncontended in fast mode
   let ret: number;
   const vma = mm.findVma(addr);
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   if (vma === null || (write && (vma.flags & VM_WRITE) === 0) || (!write && (vma.flags & VM_READ) === 0)) {
     ret = VM_FAULT_SIGSEGV;
   } else {
-    ret = yield* handlePteFault(k, vma, addr, flags);
+    const mem = k.mem;
+    const i = entryIndexAt(mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, true);
+    if (i < 0)
+      ret = VM_FAULT_NOPAGE; // a huge leaf covers the address: retry
+    else {
+      if (k.explore) yield undefined;
+      const lo = mem.ptLo[i]!;
+      const hi = mem.ptHi[i]!;
+      // The write-protect fault (the hot one) goes straight to doWpPage: one generator less.
+      if (write && (lo & (PTE_PRESENT | PTE_RW)) === PTE_PRESENT)
+        ret = yield* doWpPage(k, newVmf(vma, addr, flags, i, lo, hi));
+      else ret = yield* handlePteFault(k, vma, addr, flags, i, lo, hi);
+    }
   }
   mm.mmapLock.upRead();
   if (k.trace !== null) k.trace.emit({ kind: 'return', ret: faultName(ret) });
@@ -138,18 +151,17 @@ export function faultName(ret: number): string {
   return 'OK';
 }
 
-/** handle_pte_fault. */
-function* handlePteFault(k: Kernel, vma: Vma, addr: number, flags: number): KGen<number> {
+/** handle_pte_fault (everything but the write-protect fault, which handleMmFault dispatches). */
+function* handlePteFault(
+  k: Kernel,
+  vma: Vma,
+  addr: number,
+  flags: number,
+  i: number,
+  lo: number,
+  hi: number,
+): KGen<number> {
   const mem = k.mem;
-  const i = entryIndexAt(mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, true);
-  if (i < 0) {
-    // A huge leaf covers the address: the model maps file/PFN huge entries read-only only, so a
-    // write here zaps it and retries at PTE level (what a driver's huge_fault fallback does).
-    return VM_FAULT_NOPAGE;
-  }
-  if (k.explore) yield undefined;
-  const lo = mem.ptLo[i]!;
-  const hi = mem.ptHi[i]!;
   const vmf = newVmf(vma, addr, flags, i, lo, hi);
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   if ((lo & PTE_PRESENT) === 0) {
@@ -162,7 +174,7 @@ function* handlePteFault(k: Kernel, vma: Vma, addr: number, flags: number): KGen
   // Present and permitted: a spurious fault (stale TLB). Mark young/dirty and flush locally.
   k.counters.faultsSpurious++;
   const ptl = k.ptl(k.tableOfSlot(Math.floor(i / 512)));
-  yield* ptl.lock();
+  if (k.explore || !ptl.tryLock()) yield* ptl.lock();
   if (mem.ptLo[i] === lo && mem.ptHi[i] === hi) {
     const nlo = lo | PTE_ACCESSED | (write ? PTE_DIRTY : 0);
     if (nlo !== lo) setPteAt(k, vma, vmf.address, i, nlo, hi);
@@ -177,7 +189,7 @@ function* finishFault(k: Kernel, vmf: VmFault, write: boolean): KGen<number> {
   const vma = vmf.vma;
   const table = pteTableOf(k, vma.mm, vmf.address);
   const ptl = k.ptl(table);
-  yield* ptl.lock();
+  if (k.explore || !ptl.tryLock()) yield* ptl.lock();
   const i = vmf.ptep;
   let ret = 0;
   if (k.mem.ptLo[i] !== 0 || k.mem.ptHi[i] !== 0) {
@@ -264,7 +276,7 @@ export function* doWpPage(k: Kernel, vmf: VmFault): KGen<number> {
   const vma = vmf.vma;
   const table = k.tableOfSlot(Math.floor(vmf.ptep / 512));
   const ptl = k.ptl(table);
-  yield* ptl.lock();
+  if (k.explore || !ptl.tryLock()) yield* ptl.lock();
   const i = vmf.ptep;
   if (k.mem.ptLo[i] !== vmf.origLo || k.mem.ptHi[i] !== vmf.origHi) {
     ptl.unlock();
@@ -282,7 +294,26 @@ export function* doWpPage(k: Kernel, vmf: VmFault): KGen<number> {
   let ret: number;
   if ((vma.flags & (VM_SHARED | VM_MAYSHARE)) !== 0) {
     k.counters.faultsWpShared++;
-    ret = vmf.page < 0 ? yield* wpPfnShared(k, vmf) : yield* wpPageShared(k, vmf);
+    if (vmf.page >= 0) ret = yield* wpPageShared(k, vmf);
+    else {
+      // wp_pfn_shared, inline (the hot path of PFNMAP dirty tracking).
+      const ops = vma.ops;
+      if (ops !== null && ops.pfnMkwrite !== undefined) {
+        ptl.unlock();
+        vmf.flags |= FAULT_FLAG_MKWRITE;
+        k.counters.mkwriteCalls++;
+        ret = yield* ops.pfnMkwrite(k, vmf);
+        if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) === 0) {
+          // finish_mkwrite_fault, inline
+          if (k.explore || !ptl.tryLock()) yield* ptl.lock();
+          ret = finishMkwriteLocked(k, vmf, ptl);
+        }
+      } else {
+        wpPageReuse(k, vmf);
+        ptl.unlock();
+        ret = 0;
+      }
+    }
   } else if (vmf.page >= 0 && k.anonPages.has(vmf.page)) {
     wpPageReuse(k, vmf); // our own exclusive anonymous copy
     ptl.unlock();
@@ -305,23 +336,6 @@ function wpPageReuse(k: Kernel, vmf: VmFault): void {
     hi &= ~PTE_HI_SAVED_DIRTY;
   }
   setPteAt(k, vma, vmf.address, i, lo, hi); // ptep_set_access_flags: an upgrade, no flush needed
-}
-
-/** wp_pfn_shared: PFN mapping (no struct page). Caller holds the PTL; it is released here. */
-function* wpPfnShared(k: Kernel, vmf: VmFault): KGen<number> {
-  const ops = vmf.vma.ops;
-  const ptl = k.ptl(k.tableOfSlot(Math.floor(vmf.ptep / 512)));
-  if (ops !== null && ops.pfnMkwrite !== undefined) {
-    ptl.unlock();
-    vmf.flags |= FAULT_FLAG_MKWRITE;
-    k.counters.mkwriteCalls++;
-    const ret = yield* ops.pfnMkwrite(k, vmf);
-    if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) !== 0) return ret;
-    return yield* finishMkwriteFault(k, vmf);
-  }
-  wpPageReuse(k, vmf);
-  ptl.unlock();
-  return 0;
 }
 
 /** wp_page_shared: page-backed shared mapping. Caller holds the PTL; it is released here. */
@@ -352,7 +366,12 @@ function* wpPageShared(k: Kernel, vmf: VmFault): KGen<number> {
  */
 function* finishMkwriteFault(k: Kernel, vmf: VmFault): KGen<number> {
   const ptl = k.ptl(k.tableOfSlot(Math.floor(vmf.ptep / 512)));
-  yield* ptl.lock();
+  if (k.explore || !ptl.tryLock()) yield* ptl.lock();
+  return finishMkwriteLocked(k, vmf, ptl);
+}
+
+/** The part of finish_mkwrite_fault after the PTL is taken; releases it. */
+function finishMkwriteLocked(k: Kernel, vmf: VmFault, ptl: Spinlock): number {
   const i = vmf.ptep;
   if (k.mem.ptLo[i] !== vmf.origLo || k.mem.ptHi[i] !== vmf.origHi) {
     ptl.unlock();
@@ -404,7 +423,7 @@ export function* vmfInsertPfnProt(
 ): KGen<number> {
   const table = pteTableOf(k, vma.mm, addr);
   const ptl = k.ptl(table);
-  yield* ptl.lock();
+  if (k.explore || !ptl.tryLock()) yield* ptl.lock();
   const i = entryIndexAt(k.mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, false);
   if (k.mem.ptLo[i] === 0 && k.mem.ptHi[i] === 0) {
     setPteAt(k, vma, addr, i, mkLo(pfn, prot | PTE_SPECIAL | PTE_ACCESSED), mkHi(pfn, 0));
@@ -418,7 +437,7 @@ export function* vmfInsertMixed(k: Kernel, vma: Vma, addr: number, pfn: number, 
   if (!k.mem.hasStructPage(pfn)) return yield* vmfInsertPfnProt(k, vma, addr, pfn, prot);
   const table = pteTableOf(k, vma.mm, addr);
   const ptl = k.ptl(table);
-  yield* ptl.lock();
+  if (k.explore || !ptl.tryLock()) yield* ptl.lock();
   const i = entryIndexAt(k.mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, false);
   if (k.mem.ptLo[i] === 0 && k.mem.ptHi[i] === 0)
     setPteAt(k, vma, addr, i, mkLo(pfn, prot | PTE_ACCESSED), mkHi(pfn, 0));
@@ -496,5 +515,20 @@ export function* userLoad8(k: Kernel, cpu: Cpu, mm: MmStruct, va: number): KGen<
  */
 export function storeFast(k: Kernel, cpu: Cpu, mm: MmStruct, va: number, v: number): number {
   if (cpu.store8(va, v) === 0) return 0;
-  return runToCompletion(userStore8(k, cpu, mm, va, v, true));
+  if (k.explore) return runToCompletion(userStore8(k, cpu, mm, va, v, true));
+  // userStore8's retry loop inline (fast mode has no scheduling points): one generator less.
+  for (let n = 0; n < MAX_FAULT_RETRIES; n++) {
+    if (k.trace !== null)
+      k.trace.emit({
+        kind: 'fault',
+        mm: mm.id,
+        addr: va,
+        write: true,
+        reason: cpu.faultReason === 1 ? 'not-present' : 'protection',
+      });
+    const r = runToCompletion(handleMmFault(k, mm, va, FAULT_FLAG_WRITE | FAULT_FLAG_USER));
+    if ((r & VM_FAULT_ERROR) !== 0) return r;
+    if (cpu.store8(va, v) === 0) return 0;
+  }
+  throw new Error(`storeFast: no progress after ${MAX_FAULT_RETRIES} faults at 0x${va.toString(16)}`);
 }
