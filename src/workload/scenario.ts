@@ -8,6 +8,7 @@
  * maps a workload page back to (buffer, page inside it).
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { costParamsSchema, firstIssue } from './cost-model.ts';
 import { WorkloadInputError } from './errors.ts';
@@ -15,10 +16,12 @@ import {
   type BasicPatternParams,
   createGenerator,
   MAX_CPUS,
+  type OpBatch,
   type OpGenerator,
   RectanglesSource,
   type WorkloadParams,
 } from './generators.ts';
+import { readTrace } from './trace-replay.ts';
 
 export class ScenarioError extends WorkloadInputError {
   override name = 'ScenarioError';
@@ -365,4 +368,28 @@ export function scenarioGenerator(s: Scenario, seed = s.seed): OpGenerator {
   if (w.pattern === 'trace')
     throw new ScenarioError('scenario.workload: a trace workload is replayed, not generated');
   return createGenerator(w, totalPages(s), s.machine.cpus, seed);
+}
+
+/** Directory a scenario's relative paths (a trace `file`) resolve against: the file's, or cwd for a built-in. */
+export function scenarioBaseDir(nameOrPath: string): string {
+  return BUILTIN_SCENARIOS[nameOrPath] !== undefined ? process.cwd() : dirname(resolve(nameOrPath));
+}
+
+/**
+ * Every op of the scenario's workload, generated or replayed from its trace, in batches: yields
+ * `batch` refilled each time (consume it before the next). A trace is checked against the
+ * scenario's page count and CPU count; a bad line throws TraceError (a WorkloadInputError).
+ */
+export async function* scenarioBatches(
+  s: Scenario,
+  batch: OpBatch,
+  baseDir = process.cwd(),
+): AsyncGenerator<OpBatch, void, void> {
+  const w = s.workload;
+  if (w.pattern === 'trace') {
+    yield* readTrace(resolve(baseDir, w.file), batch, { pages: totalPages(s), cpus: s.machine.cpus }, w.file);
+    return;
+  }
+  const g = scenarioGenerator(s);
+  while (g.next(batch) > 0) yield batch;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WorkloadInputError } from '../../src/workload/errors.ts';
-import { createBatch, OP_STORE } from '../../src/workload/generators.ts';
+import { createBatch, OP_STORE, OP_SYNC } from '../../src/workload/generators.ts';
 import {
   BUILTIN_SCENARIOS,
   bufferBases,
@@ -14,6 +14,8 @@ import {
   parseScenarioText,
   type Scenario,
   ScenarioError,
+  scenarioBaseDir,
+  scenarioBatches,
   scenarioGenerator,
   totalPages,
 } from '../../src/workload/scenario.ts';
@@ -208,6 +210,53 @@ describe('page space helpers', () => {
         for (let b = 0; b < sizes.length; b++)
           for (let p = bases[b]!; p < bases[b + 1]!; p++) expect(bufferOf(bases, p)).toBe(b);
       }),
+    );
+  });
+});
+
+describe('scenarioBatches', () => {
+  const collect = async (s: Scenario, dir?: string) => {
+    const rows: number[][] = [];
+    for await (const b of scenarioBatches(s, createBatch(64), dir))
+      for (let i = 0; i < b.length; i++)
+        rows.push([b.kind[i]!, b.cpu[i]!, b.page[i]!, b.offset[i]!, b.value[i]!]);
+    return rows;
+  };
+
+  it("a generated scenario yields exactly its generator's ops", async () => {
+    const s = structuredClone(BUILTIN_SCENARIOS['sparse-large']!);
+    s.workload = { pattern: 'sparse', pagesPerPhase: 4, stores: 300, syncEvery: 100 };
+    const rows = await collect(s);
+    expect(rows.filter((r) => r[0] === OP_STORE).length).toBe(300);
+    expect(rows.filter((r) => r[0] === OP_SYNC).length).toBe(3);
+    const g = scenarioGenerator(s);
+    const b = createBatch(1000);
+    const n = g.next(b);
+    expect(rows.map((r) => r[2])).toEqual(Array.from(b.page.subarray(0, n)));
+  });
+
+  it('a trace scenario replays its file relative to the scenario, within the scenario limits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scn-trace-'));
+    writeFileSync(
+      join(dir, 't.jsonl'),
+      '{"version":1}\n{"op":"store","cpu":1,"page":5,"offset":8,"value":3}\n{"op":"sync"}\n',
+    );
+    const f = join(dir, 's.json');
+    const s = withField('workload', { pattern: 'trace', file: 't.jsonl' }) as Scenario;
+    writeFileSync(f, JSON.stringify(s));
+    const loaded = loadScenario(f);
+    expect(scenarioBaseDir(f)).toBe(dir);
+    expect(scenarioBaseDir('framebuffer')).toBe(process.cwd());
+    expect(await collect(loaded, scenarioBaseDir(f))).toEqual([
+      [OP_STORE, 1, 5, 8, 3],
+      [OP_SYNC, 0, 0, 0, 0],
+    ]);
+    writeFileSync(
+      join(dir, 't.jsonl'),
+      '{"version":1}\n{"op":"store","cpu":2,"page":5,"offset":8,"value":3}\n',
+    );
+    await expect(collect(loaded, dir)).rejects.toThrow(
+      't.jsonl:2: field "cpu": expected an integer in [0, 1], got 2',
     );
   });
 });
