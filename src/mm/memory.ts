@@ -2,7 +2,10 @@ import { type KGen, runToCompletion } from '../checker/task.ts';
 import type { Cpu } from '../hw/cpu.ts';
 import { entryIndexAt } from '../hw/pagetable.ts';
 import {
+  entryHuge,
+  LEVEL_PMD,
   LEVEL_PTE,
+  LEVEL_PUD,
   mkHi,
   mkLo,
   PTE_ACCESSED,
@@ -15,6 +18,7 @@ import {
   PTE_USER,
   pfn4k,
 } from '../hw/pte.ts';
+import { splitHugePmd, splitHugePud } from './huge.ts';
 import type { Kernel } from './kernel.ts';
 import type { Spinlock } from './locks.ts';
 import {
@@ -125,8 +129,7 @@ export function* handleMmFault(k: Kernel, mm: MmStruct, addr: number, flags: num
   } else {
     const mem = k.mem;
     const i = entryIndexAt(mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, true);
-    if (i < 0)
-      ret = VM_FAULT_NOPAGE; // a huge leaf covers the address: retry
+    if (i < 0) ret = yield* hugeLeafFault(k, vma, addr, write);
     else {
       if (k.explore) yield undefined;
       const lo = mem.ptLo[i]!;
@@ -149,6 +152,25 @@ export function faultName(ret: number): string {
   if ((ret & VM_FAULT_RETRY) !== 0) return 'RETRY';
   if ((ret & VM_FAULT_NOPAGE) !== 0) return 'NOPAGE';
   return 'OK';
+}
+
+/**
+ * A fault where a huge leaf (PMD/PUD) covers the address. The model maps file/PFN huge entries
+ * read-only, so a write splits (zaps) the leaf and the access is retried at PTE level (what a
+ * driver's huge_fault fallback leads to).
+ */
+function* hugeLeafFault(k: Kernel, vma: Vma, addr: number, write: boolean): KGen<number> {
+  const vpn = Math.floor(addr / 4096);
+  const mem = k.mem;
+  if (write) {
+    const pmdI = entryIndexAt(mem, vma.mm.root, vpn, LEVEL_PMD, k.levels, false);
+    if (pmdI >= 0 && entryHuge(mem.ptLo[pmdI]!)) yield* splitHugePmd(k, vma, pmdI, addr);
+    else {
+      const pudI = entryIndexAt(mem, vma.mm.root, vpn, LEVEL_PUD, k.levels, false);
+      if (pudI >= 0 && entryHuge(mem.ptLo[pudI]!)) yield* splitHugePud(k, vma, pudI, addr);
+    }
+  }
+  return VM_FAULT_NOPAGE;
 }
 
 /** handle_pte_fault (everything but the write-protect fault, which handleMmFault dispatches). */
