@@ -47,7 +47,7 @@ export class PhysMem {
 
   private growFrames(need: number): void {
     if (need <= this.kind.length) return;
-    let n = this.kind.length;
+    let n = Math.max(1, this.kind.length); // from 0, doubling would never reach `need`
     while (n < need) n *= 2;
     const k = new Uint8Array(n);
     k.set(this.kind);
@@ -96,10 +96,11 @@ export class PhysMem {
     if (slot === undefined) {
       slot = this.nextSlot++;
       if ((slot + 1) * PTRS_PER_TABLE > this.ptLo.length) {
-        const lo = new Uint32Array(this.ptLo.length * 2);
+        const size = Math.max(PTRS_PER_TABLE, this.ptLo.length * 2); // an empty pool must grow too
+        const lo = new Uint32Array(size);
         lo.set(this.ptLo);
         this.ptLo = lo;
-        const hi = new Uint32Array(this.ptHi.length * 2);
+        const hi = new Uint32Array(size);
         hi.set(this.ptHi);
         this.ptHi = hi;
       }
