@@ -111,6 +111,14 @@ describe('PhysMem', () => {
     snap[100] = 0;
     expect(m.read8(a, 100)).toBe(5); // readPage is a copy
   });
+  it('zero initial sizes grow on demand (no hang, no silently dropped entries)', () => {
+    const m = new PhysMem(0, 0);
+    const t = m.allocPageTable();
+    m.ptLo[m.entryIndex(t, 3)] = 7;
+    expect(m.ptLo[m.entryIndex(t, 3)]).toBe(7);
+    const r = m.allocRam(3);
+    expect(m.kind[r + 2]).toBe(FRAME_RAM);
+  });
   it('tiny initial sizes still work', () => {
     const m = new PhysMem(1, 1);
     const t = m.allocPageTable();
