@@ -17,6 +17,8 @@ import {
   LEVEL_PTE,
   mkcleanHi,
   mkcleanLo,
+  PTE_DIRTY,
+  PTE_HI_SAVED_DIRTY,
   PTE_RW,
   pteDirty,
   wrprotectHi,
@@ -283,6 +285,88 @@ function cleanRecordPte(ptep: number, addr: number, _next: number, walk: MmWalk<
   return 0;
 }
 
+/**
+ * Fast-mode run of {@link wpPte} over the PTEs [addr, end) of one table (same effects, same
+ * order; see MmWalkOps.pteRun). With tracing on it defers to the per-PTE callback.
+ */
+function wpPteRun(ptep: number, addr: number, end: number, walk: MmWalk<WpWalk>): number {
+  const k = walk.k;
+  if (k.trace !== null) {
+    for (; addr < end; addr += 4096, ptep++) wpPte(ptep, addr, addr + 4096, walk);
+    return 0;
+  }
+  const lo = k.mem.ptLo;
+  const hi = k.mem.ptHi;
+  const ss = k.shadowStack;
+  const n = (end - addr) / 4096;
+  // Index-based loop: the address is a double above 2^31, so it is derived only where needed.
+  let changed = 0;
+  let firstJ = -1;
+  let lastJ = -1;
+  for (let j = 0; j < n; j++) {
+    const l = lo[ptep + j]!;
+    if ((l & PTE_RW) === 0) continue;
+    const i = ptep + j;
+    hi[i] = wrprotectHi(l, hi[i]!, ss);
+    lo[i] = wrprotectLo(l, ss);
+    changed++;
+    if (firstJ < 0) firstJ = j;
+    lastJ = j;
+  }
+  k.counters.ptesVisited += n;
+  if (changed > 0) {
+    k.counters.ptesChanged += changed;
+    const w = walk.private;
+    w.total += changed;
+    widen(w, addr + firstJ * 4096);
+    widen(w, addr + lastJ * 4096);
+  }
+  return 0;
+}
+
+/** Fast-mode run of {@link cleanRecordPte} over [addr, end) of one table (see {@link wpPteRun}). */
+function cleanRecordPteRun(ptep: number, addr: number, end: number, walk: MmWalk<WpWalk>): number {
+  const k = walk.k;
+  if (k.trace !== null) {
+    for (; addr < end; addr += 4096, ptep++) cleanRecordPte(ptep, addr, addr + 4096, walk);
+    return 0;
+  }
+  const lo = k.mem.ptLo;
+  const hi = k.mem.ptHi;
+  const c = walk.private as CleanWalk;
+  const vma = walk.vma!;
+  const bitmap = c.bitmap;
+  const n = (end - addr) / 4096;
+  const idx0 = (addr - vma.start) / 4096 + vma.pgoff - c.bitmapPgoff;
+  let changed = 0;
+  let firstJ = -1;
+  let lastJ = -1;
+  for (let j = 0; j < n; j++) {
+    const i = ptep + j;
+    const l = lo[i]!;
+    const h = hi[i]!;
+    if ((l & PTE_DIRTY) === 0 && (h & PTE_HI_SAVED_DIRTY) === 0) continue; // pteDirty, inline
+    lo[i] = mkcleanLo(l);
+    hi[i] = mkcleanHi(h);
+    const idx = idx0 + j;
+    bitmap[idx >>> 5]! |= 1 << (idx & 31); // setBit, inline
+    changed++;
+    if (firstJ < 0) firstJ = j;
+    lastJ = j;
+  }
+  k.counters.ptesVisited += n;
+  if (changed > 0) {
+    k.counters.ptesChanged += changed;
+    c.total += changed;
+    widen(c, addr + firstJ * 4096);
+    widen(c, addr + lastJ * 4096);
+    // Bits set in ascending order: the window grows by the first and the last index.
+    if (idx0 + firstJ < c.start) c.start = idx0 + firstJ;
+    if (idx0 + lastJ + 1 > c.end) c.end = idx0 + lastJ + 1;
+  }
+  return 0;
+}
+
 function recordClean(walk: MmWalk<WpWalk>, addr: number): void {
   const k = walk.k;
   const c = walk.private as CleanWalk;
@@ -418,6 +502,8 @@ function buildOps(spec: VariantSpec, which: 'wp' | 'clean'): MmWalkOps<WpWalk> {
   const ops: MmWalkOps<WpWalk> = {
     testWalk: spec.sharedCheck ? wrprotectCleanTestWalk : anyVmaTestWalk,
     pteEntry,
+    // Fast-mode batch of the atomic callbacks (the split RMW variants need their per-PTE yields).
+    ...(spec.atomicRmw ? { pteRun: which === 'wp' ? wpPteRun : cleanRecordPteRun } : {}),
     preVma,
     postVma,
     ...(spec.skipHuge ? { pmdEntry: skipHugeEntry, pudEntry: skipHugeEntry } : {}),

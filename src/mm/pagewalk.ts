@@ -45,6 +45,12 @@ export interface MmWalkOps<P = unknown> {
   pmdEntry?(ptep: number, addr: number, next: number, walk: MmWalk<P>): number;
   /** Called with the PTE table's PTL held. */
   pteEntry?(ptep: number, addr: number, next: number, walk: MmWalk<P>): number;
+  /**
+   * Model extension (speed only): in fast mode the walker hands a whole PTE run [addr, end) of one
+   * table (PTEs ptep, ptep + 1, ...) to this callback instead of calling `pteEntry` per PTE. It must
+   * behave exactly like calling `pteEntry` on each PTE in order. Never used in explore mode.
+   */
+  pteRun?(ptep: number, addr: number, end: number, walk: MmWalk<P>): number;
   /** depth: -1 unknown (whole VMA skipped), 0 PGD .. 4 PTE. */
   pteHole?(addr: number, next: number, depth: number, walk: MmWalk<P>): number;
   hugetlbEntry?(ptep: number, addr: number, next: number, walk: MmWalk<P>): number;
@@ -78,6 +84,12 @@ function* walkPteRange<P>(walk: MmWalk<P>, tablePfn: number, addr: number, end: 
   const explore = k.explore;
   let i = k.mem.ptSlot[tablePfn]! * 512 + tableIndex(Math.floor(addr / 4096), LEVEL_PTE, k.levels);
   let err = 0;
+  if (!explore && ops.pteRun !== undefined) {
+    // One call per table, not per PTE: no boxed address argument and no indirect call per PTE.
+    err = ops.pteRun(i, addr, end, walk);
+    ptl.unlock();
+    return err;
+  }
   for (; addr < end; addr += 4096, i++) {
     err = pteEntry(i, addr, addr + 4096, walk);
     while (walk.yieldRetry) {
