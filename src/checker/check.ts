@@ -140,6 +140,7 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
     executions,
     pruned,
     elapsedMs: 0,
+    maxSteps,
   };
   if (states !== null) result.distinctStates = states.size;
   if (strategy === 'dfs') {

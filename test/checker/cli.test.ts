@@ -94,8 +94,16 @@ describe('check', () => {
       })
     ).result;
     expect(p).toMatchObject({ strategy: 'pct', seed: 7, pctDepth: 2, verdict: 'fail' });
-    const l = (await runCheckCommand(ALL_TOYS, 'livelock', { variant: 'spin', maxSteps: '40' })).result;
-    expect(l.counterexample!.steps).toBe(40);
+    const l = await runCheckCommand(ALL_TOYS, 'livelock', { variant: 'spin', maxSteps: '40' });
+    expect(l.result.counterexample!.steps).toBe(40);
+    // The suggested replay command carries the step bound, and replays the same failure.
+    expect(l.stdout).toContain(`--schedule ${l.result.counterexample!.schedule} --max-steps 40 `);
+    const rep = await runReplayCommand(ALL_TOYS, 'livelock', {
+      variant: 'spin',
+      schedule: l.result.counterexample!.schedule,
+      maxSteps: '40',
+    });
+    expect(rep.result).toMatchObject({ verdict: 'fail', property: 'livelock', steps: 40 });
   });
 
   it('bad input is a UsageError (exit 2) naming the problem', async () => {

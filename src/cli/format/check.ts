@@ -1,6 +1,7 @@
 /**
  * Human output of `dirtyscope list`, `check` and `replay` (pure functions of plain data).
  */
+import { DEFAULT_MAX_STEPS } from '../../checker/engine.ts';
 import type { CheckResult, Progress, ReplayResult } from '../../checker/result.ts';
 import type { Trace, TraceEvent } from '../../trace/schema.ts';
 
@@ -87,8 +88,9 @@ export function formatCheck(r: CheckResult, opts: { maxEvents?: number } = {}): 
       lines.push(
         `  counterexample: ${c.schedule}  (${plural(c.steps, 'step')}, ${plural(c.preemptions, 'preemption')}${shrunk})`,
       );
+      const steps = r.maxSteps === DEFAULT_MAX_STEPS ? '' : ` --max-steps ${r.maxSteps}`;
       lines.push(
-        `  replay: dirtyscope replay ${r.model} --variant ${r.variant} --schedule ${shellQuote(c.schedule)} --trace ce.json`,
+        `  replay: dirtyscope replay ${r.model} --variant ${r.variant} --schedule ${shellQuote(c.schedule)}${steps} --trace ce.json`,
       );
       lines.push('  trace:');
       lines.push(
