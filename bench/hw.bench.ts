@@ -49,6 +49,23 @@ function setup(pages: number, frames = pages): { cpu: Cpu; counters: Counters; b
  */
 const ROUNDS = 40;
 
+/**
+ * Calibration recorded in every result's params: ns per plain `Uint8Array` store in a loop, measured
+ * the same way just before. On an idle core this is well under 1 ns; a larger value means the host
+ * was busy, and the simulated figures are inflated by about the same factor.
+ */
+function refNs(): number {
+  const u8 = new Uint8Array(65536);
+  const ns = nsPerIter(
+    (n) => {
+      for (let i = 0; i < n; i++) u8[(i * 4099) & 65535] = i;
+    },
+    500_000,
+    ROUNDS,
+  );
+  return Math.round(ns * 100) / 100;
+}
+
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`hw bench: ${what}`);
 }
@@ -73,9 +90,11 @@ function storeHit(): BenchResult[] {
       params: {
         pages,
         iters,
+        rounds: ROUNDS,
         tlbEntries: DEFAULT_TLB.entries,
         tlbWays: DEFAULT_TLB.ways,
         walks: counters.hwWalks,
+        refU8StoreNs: refNs(),
       },
     },
   ];
@@ -111,6 +130,7 @@ function storeMiss(name: string, frames: number): BenchResult[] {
         tlbEntries: DEFAULT_TLB.entries,
         tlbWays: DEFAULT_TLB.ways,
         missRatio: Math.round(missRatio * 1e4) / 1e4,
+        refU8StoreNs: refNs(),
       },
     },
   ];
@@ -133,7 +153,14 @@ function loadHit(): BenchResult[] {
       name: 'hw.load.tlbHit',
       unit: 'ns/load',
       value: ns,
-      params: { pages, iters, rounds: ROUNDS, tlbEntries: DEFAULT_TLB.entries, tlbWays: DEFAULT_TLB.ways },
+      params: {
+        pages,
+        iters,
+        rounds: ROUNDS,
+        tlbEntries: DEFAULT_TLB.entries,
+        tlbWays: DEFAULT_TLB.ways,
+        refU8StoreNs: refNs(),
+      },
     },
   ];
 }
