@@ -11,7 +11,10 @@ import {
   getLibc,
   type Libc,
   MADV_DONTNEED,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_FIXED_NOREPLACE,
+  MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
   MFD_CLOEXEC,
@@ -64,6 +67,29 @@ function fail(e: unknown): { ok: false; errno: string } {
   throw e;
 }
 
+/** Page tables span 2 MiB of address space (512 PTEs). */
+export const TABLE_SPAN = 2 * 1024 * 1024;
+
+/**
+ * Map `len` bytes of `fd` at a 2 MiB-aligned address: reserve `len + 2 MiB` of PROT_NONE address
+ * space, map the file over the aligned part with MAP_FIXED, give back the slop. Page index k of
+ * the region is then always entry k % 512 of page table k / 512.
+ */
+function mapAligned(libc: Libc, len: number, flags: number, fd: number): number {
+  const resv = libc.mmap(0, len + TABLE_SPAN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  const base = Math.ceil(resv / TABLE_SPAN) * TABLE_SPAN;
+  try {
+    libc.mmap(base, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
+  } catch (e) {
+    libc.munmap(resv, len + TABLE_SPAN);
+    throw e;
+  }
+  if (base > resv) libc.munmap(resv, base - resv);
+  const tail = resv + len + TABLE_SPAN - (base + len);
+  if (tail > 0) libc.munmap(base + len, tail);
+  return base;
+}
+
 /** The real Linux kernel as a {@link TrackingBackend}. */
 export class KernelBackend implements TrackingBackend {
   readonly name = 'kernel';
@@ -105,7 +131,7 @@ export class KernelRegion implements Region {
     try {
       memfd = libc.memfdCreate('dirtyscope', MFD_CLOEXEC);
       libc.ftruncate(memfd, len);
-      base = libc.mmap(0, len, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, memfd, 0);
+      base = mapAligned(libc, len, shared ? MAP_SHARED : MAP_PRIVATE, memfd);
       uffd = uffdOpen();
       uffdApi(uffd, REQUIRED_FEATURES);
       uffdRegister(uffd, base, len, UFFDIO_REGISTER_MODE_WP);

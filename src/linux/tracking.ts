@@ -33,8 +33,10 @@
  * - load: empty -> present-written (!: a read fault over an empty PTE maps the page without the
  *   uffd-wp bit, so it reports WRITTEN); marker -> present-wp; present states unchanged.
  * - {@link Region.armWriteProtect} (UFFDIO_WRITEPROTECT mode WP): empty -> marker,
- *   present-written -> present-wp. Unmapped pages in the range are skipped, result ok.
- * - {@link Region.unprotect} (mode 0): marker -> empty, present-wp -> present-written.
+ *   present-written -> present-wp. Unmapped pages in the range are skipped (ok), but a non-empty
+ *   range with no mapped page at all fails with ENOENT.
+ * - {@link Region.unprotect} (mode 0): marker -> empty, present-wp -> present-written; ENOENT
+ *   as for armWriteProtect.
  * - scan with PM_SCAN_WP_MATCHING: every page REPORTED (matching and within the limits) that is
  *   WRITTEN goes present-written -> present-wp, empty -> marker.
  * - {@link Region.dontneed} (MADV_DONTNEED): present-wp -> marker, present-written -> empty;
@@ -61,6 +63,15 @@
  * `vecLen > 0` -> EINVAL; `endPage < startPage` -> EFAULT; a zero-length range is ok with no
  * regions and `walkEnd = endPage`.
  * A WP_MATCHING scan only protects pages it reports.
+ *
+ * NOT in the comparable contract: `vecLen = 0` together with PM_SCAN_WP_MATCHING. The kernel then
+ * takes a fast path: inside an existing page table it write-protects EVERY entry of the range
+ * (masks and maxPages ignored), while pages without a page table are protected only if they
+ * match the masks. Which tables exist depends on history (faults and WP create them; munmap,
+ * and MADV_DONTNEED with CONFIG_PT_RECLAIM, free them). The real backend maps every region at a
+ * 2 MiB-aligned address, so table k covers pages [512k, 512k+512) if a backend wants to model it;
+ * differential tests should not generate this combination otherwise. test/linux/contract-ref.ts
+ * is an executable reading of this contract, checked against the kernel by random sequences.
  *
  * ## Errors
  * Operations return {@link OpOutcome}/{@link ScanOutcome}: `{ok: false, errno: 'EINVAL'}` with the
