@@ -73,6 +73,7 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
   findVariant(def, variant);
   const strategy = opts.strategy ?? 'dfs';
   nonNegInt('maxExecutions', opts.maxExecutions);
+  if (opts.maxExecutions === 0) throw new CheckerInputError('maxExecutions must be at least 1');
   nonNegInt('maxSteps', opts.maxSteps);
   nonNegInt('preemptionBound', opts.preemptionBound);
   nonNegInt('seed', opts.seed);

@@ -89,6 +89,7 @@ export class Executor implements SchedContext {
     let done = 0;
     const all = n === 31 ? 0x7fffffff : (1 << n) - 1;
     let current = -1;
+    if (hash) states!.add(inst.hashState!());
     sched.begin(this);
     for (;;) {
       if (done === all) break;
