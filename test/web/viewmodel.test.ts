@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Trace, TraceEvent } from '../../src/trace/schema.ts';
 import { changedFlags, decodePte, encodePte, ptePfn } from '../../web/src/pte-bits.ts';
-import { specFor } from '../../web/src/spec-map.ts';
+import { specFor, specForEvent } from '../../web/src/spec-map.ts';
 import { replayNaive, TraceModel } from '../../web/src/viewmodel.ts';
 
 const fixture = JSON.parse(
@@ -116,6 +116,12 @@ describe('spec sections', () => {
     ];
     for (const [fn, sec] of cases) expect(specFor(fn)?.section ?? null, fn).toBe(sec);
     expect(specFor('doWpPage')!.anchor).toBe('7-fault-side-mmmemoryc');
+    // Hardware actions without a function name point at the x86 section.
+    expect(specForEvent({ fn: '', kind: 'store' })?.section).toBe('8');
+    expect(specForEvent({ fn: '', kind: 'pte', by: 'hw' })?.section).toBe('8');
+    expect(specForEvent({ fn: '', kind: 'pte', by: 'kernel' })).toBeNull();
+    expect(specForEvent({ fn: '', kind: 'lockAcquire' })).toBeNull();
+    expect(specForEvent({ fn: 'doWpPage', kind: 'store' })?.section).toBe('7');
   });
 });
 

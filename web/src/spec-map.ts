@@ -62,3 +62,16 @@ export function specFor(fn: string): SpecRef | null {
   for (const [re, section] of RULES) if (re.test(fn)) return ref(section);
   return null;
 }
+
+/** Event kinds that are the hardware's own doing when no kernel function is named. */
+const HW_KINDS: ReadonlySet<string> = new Set(['store', 'load', 'tlbFill', 'fault']);
+
+/**
+ * The spec section for an event: by its function name, else (no function named) hardware
+ * actions — stores, loads, TLB fills, fault delivery, A/D updates by "hw" — point at §8.
+ */
+export function specForEvent(e: { fn: string; kind: string; by?: string }): SpecRef | null {
+  const r = specFor(e.fn);
+  if (r || e.fn !== '') return r;
+  return HW_KINDS.has(e.kind) || (e.kind === 'pte' && e.by === 'hw') ? ref('8') : null;
+}

@@ -19,7 +19,7 @@ import type {
   ViolationEvent,
 } from '../../src/trace/schema.ts';
 import { changedFlags, type DecodedPte, decodePte, hex, pteDirtyBits, ptePfn } from './pte-bits.ts';
-import { type SpecRef, specFor } from './spec-map.ts';
+import { type SpecRef, specForEvent } from './spec-map.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Replay state (mutable while replaying; records inside the maps are immutable, so a clone only
@@ -658,7 +658,7 @@ export function buildView(trace: Trace, idx: TraceIndex, s: ReplayState): ViewSt
     task: ev?.task ?? '',
     cpu: ev?.cpu ?? -1,
     fn: ev?.fn ?? '',
-    spec: ev ? specFor(ev.fn) : null,
+    spec: ev ? specForEvent(ev) : null,
     ptes,
     cpus,
     devices,
