@@ -130,6 +130,7 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
     }
   }
 
+  const searchMs = Math.round((performance.now() - t0) * 1000) / 1000;
   const violation = exec.violation;
   const found = { choices: failed ? exec.choices() : [], steps: exec.steps, preemptions: exec.preemptions };
   releaseExecutor(exec);
@@ -141,6 +142,7 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
     executions,
     pruned,
     elapsedMs: 0,
+    searchMs,
     maxSteps,
   };
   if (states !== null) result.distinctStates = states.size;

@@ -36,6 +36,8 @@ export interface CheckResult {
   /** Distinct `hashState()` values seen after steps (only if the model hashes its state). */
   distinctStates?: number;
   elapsedMs: number;
+  /** Part of `elapsedMs` spent exploring (before shrinking and tracing a counterexample). */
+  searchMs: number;
   /** Step bound per execution that was used (replay a livelock with the same bound). */
   maxSteps: number;
   /** Why the verdict is incomplete. */
