@@ -140,6 +140,28 @@ describe.skipIf(!hasChromium)(
       expect(pageErrors).toEqual([]);
     });
 
+    it('every checker counterexample in the gallery opens and explains its violation', async () => {
+      const index = JSON.parse(
+        readFileSync(new URL('../../web/public/gallery/index.json', import.meta.url), 'utf8'),
+      ) as Array<{
+        file: string;
+      }>;
+      const page = await open('?view=gallery');
+      for (const { file } of index) {
+        const t = JSON.parse(
+          readFileSync(new URL(`../../web/public/gallery/${file}`, import.meta.url), 'utf8'),
+        ) as Trace;
+        const v = t.events.find((e) => e.kind === 'violation') as { seq: number; message: string };
+        await page.goto(`${srv.url}?trace=${encodeURIComponent(`gallery/${file}`)}`);
+        await page.waitForFunction(() => window.__dirtyscope?.ready === true);
+        await page.keyboard.press('v');
+        await page.waitForFunction((k) => window.__dirtyscope.position === k, v.seq);
+        await expect(page.textContent('[data-testid=violation-message]'), file).resolves.toBe(v.message);
+      }
+      await page.close();
+      expect(pageErrors).toEqual([]);
+    });
+
     it('renders a run report with chart.js charts and the crossover table', async () => {
       const page = await open('?report=examples/run-report.json');
       await page.waitForSelector('#cost-chart');

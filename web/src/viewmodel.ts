@@ -475,7 +475,7 @@ function unitLabel(unit: string, setup: TraceSetup): string {
   const m = /^dev:(\d+)$/.exec(unit);
   if (m) {
     const name = setup.devices[Number(m[1])];
-    return name ? `${unit} (${name})` : unit;
+    return name && name !== unit ? `${unit} (${name})` : unit;
   }
   return unit;
 }
