@@ -203,10 +203,12 @@ describe('walkPageMapping', () => {
     const log: string[] = [];
     const ops: MmWalkOps<null> = {
       *preVma(s, e, walk) {
+        yield undefined; // may sleep
         log.push(`pre ${walk.mm!.name} ${(s - walk.vma!.start) / PAGE}-${(e - walk.vma!.start) / PAGE}`);
         return 0;
       },
       *postVma(walk) {
+        yield undefined; // may sleep
         log.push(`post ${walk.mm!.name}`);
       },
       pteEntry(_i, addr, _n, walk) {
@@ -219,10 +221,12 @@ describe('walkPageMapping', () => {
     log.length = 0;
     const failPre: MmWalkOps<null> = {
       *preVma() {
+        yield undefined; // may sleep
         log.push('pre');
         return -4;
       },
       *postVma() {
+        yield undefined; // may sleep
         log.push('post');
       },
     };
@@ -264,7 +268,21 @@ describe('walkPageMapping', () => {
     expect(insertPfnPmd(k, v, v.start, pfn, false)).toBe(true);
     const pmdIdx = () => {
       let found = -1;
-      runToCompletion(walkPageMapping(k, f, 0, 1, { pmdEntry: (i) => ((found = i), 0) }, null));
+      runToCompletion(
+        walkPageMapping(
+          k,
+          f,
+          0,
+          1,
+          {
+            pmdEntry: (i) => {
+              found = i;
+              return 0;
+            },
+          },
+          null,
+        ),
+      );
       return found;
     };
     runToCompletion(f.iMmapRwsem.downRead());
@@ -286,8 +304,14 @@ describe('walkPageMapping', () => {
         }
         return 0;
       },
-      pteEntry: () => (ptes++, 0),
-      pteHole: (_a, _n, depth) => (holes.push(depth), 0),
+      pteEntry: () => {
+        ptes++;
+        return 0;
+      },
+      pteHole: (_a, _n, depth) => {
+        holes.push(depth);
+        return 0;
+      },
     });
     expect(walkMapping(k, f, 0, 16, mk(PageWalkAction.Continue), null)).toBe(0);
     expect(entryHuge(k.mem.ptLo[i]!)).toBe(true);
@@ -350,8 +374,14 @@ describe('walkPageRange / walkPageVma', () => {
     const ptes: number[] = [];
     const ops: MmWalkOps<null> = {
       testWalk: (_s, _e, walk) => (walk.vma === v3 ? 1 : 0),
-      pteEntry: (_i, a) => (ptes.push((a - base) / PAGE), 0),
-      pteHole: (s, e, d) => (holes.push([(s - base) / PAGE, (e - base) / PAGE, d]), 0),
+      pteEntry: (_i, a) => {
+        ptes.push((a - base) / PAGE);
+        return 0;
+      },
+      pteHole: (s, e, d) => {
+        holes.push([(s - base) / PAGE, (e - base) / PAGE, d]);
+        return 0;
+      },
     };
     expect(() => runToCompletion(walkPageRange(k, mm, base, base + 24 * PAGE, ops, null))).toThrow(/lockdep/);
     runToCompletion(mm.mmapLock.downRead());
@@ -383,7 +413,18 @@ describe('walkPageRange / walkPageVma', () => {
     const depths: number[] = [];
     runToCompletion(mm.mmapLock.downRead());
     runToCompletion(
-      walkPageVma(k, v, { pteHole: (_s, _e, d) => (depths.push(d), 0), pteEntry: () => 0 }, null),
+      walkPageVma(
+        k,
+        v,
+        {
+          pteHole: (_s, _e, d) => {
+            depths.push(d);
+            return 0;
+          },
+          pteEntry: () => 0,
+        },
+        null,
+      ),
     );
     mm.mmapLock.upRead();
     expect(depths).toHaveLength(1);
