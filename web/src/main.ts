@@ -161,7 +161,7 @@ function openTrace(trace: Trace, source: string): void {
     ? ` · verdict ${trace.verdict}${trace.property ? ` (${trace.property})` : ''}`
     : '';
   $('trace-meta').textContent =
-    `${trace.events.length} events · ${trace.setup.cpus} CPUs · ${trace.setup.devices.length} devices${verdict}${trace.schedule ? ` · schedule ${trace.schedule}` : ''} · from ${source}`;
+    `${trace.events.length} events · ${trace.setup.cpus} CPUs · ${trace.setup.devices.length} device${trace.setup.devices.length === 1 ? '' : 's'}${verdict}${trace.schedule ? ` · schedule ${trace.schedule}` : ''} · from ${source}`;
   scrubber.min = '-1';
   scrubber.max = String(trace.events.length - 1);
   ($('btn-violation') as HTMLButtonElement).hidden = model.index.firstViolation === null;

@@ -114,14 +114,21 @@ export function renderReport(root: HTMLElement, r: RunReport): void {
               type: 'linear',
               min: -0.5,
               max: cm.regionPages.length - 0.5,
-              ticks: { stepSize: 1, callback: (v) => String(cm.regionPages[Number(v)] ?? '') },
+              // Ticks exactly on the cell centres (the axis spans -0.5 .. n-0.5).
+              afterBuildTicks: (axis) => {
+                axis.ticks = cm.regionPages.map((_, i) => ({ value: i }));
+              },
+              ticks: { callback: (v) => String(cm.regionPages[Number(v)] ?? '') },
               title: { display: true, text: 'region size (pages)' },
             },
             y: {
               type: 'linear',
               min: -0.5,
               max: cm.dirtyFractions.length - 0.5,
-              ticks: { stepSize: 1, callback: (v) => String(cm.dirtyFractions[Number(v)] ?? '') },
+              afterBuildTicks: (axis) => {
+                axis.ticks = cm.dirtyFractions.map((_, i) => ({ value: i }));
+              },
+              ticks: { callback: (v) => String(cm.dirtyFractions[Number(v)] ?? '') },
               title: { display: true, text: 'dirty fraction' },
             },
           },
