@@ -37,7 +37,7 @@ for (;;) {
     const p = first + i;
     if ((p * 7 + round) % 3 === 0) continue;
     view[i * pageSize + (round % pageSize)] = round & 0xff;
-    for (let k = 0; k < 200; k++) Atomics.load(ctl, 2);
+    for (let k = 0; k < 1000; k++) Atomics.load(ctl, 2);
   }
   Atomics.add(ctl, 1, 1);
 }
