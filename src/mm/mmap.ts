@@ -341,7 +341,8 @@ function* changeProtection(k: Kernel, vma: Vma): KGen<void> {
 
 /**
  * unmap_mapping_range(mapping, start, len, even_cows=0): zap the PTEs mapping file bytes
- * [start, start + len) in every shared VMA of `mapping` (private COW copies are kept).
+ * [start, start + len) in every VMA of `mapping`; in private VMAs the anonymous COW copies are
+ * kept (only PTEs of file pages go).
  *
  * Locking: takes i_mmap_rwsem for read.
  */
@@ -359,9 +360,36 @@ export function* unmapMappingRange(
   for (const vma of mapping.overlapping(first, last)) {
     const s = vma.addrOf(Math.max(first, vma.pgoff));
     const e = vma.addrOf(Math.min(last + 1, vma.pgoff + vma.pages));
-    n += yield* zapVmaRange(k, vma, s, e, 'UNMAP');
+    if ((vma.flags & VM_MAYSHARE) !== 0) n += yield* zapVmaRange(k, vma, s, e, 'UNMAP');
+    else n += yield* zapKeepingCows(k, vma, s, e);
   }
   mapping.iMmapRwsem.upRead();
+  return n;
+}
+
+/**
+ * even_cows=0 in a private VMA: zap the PTEs of file pages but keep the anonymous COW copies.
+ * The model picks the runs of non-anonymous PTEs first, then zaps each run (a COW fault racing
+ * in between, possible only in explore mode, could see its fresh copy zapped).
+ */
+function* zapKeepingCows(k: Kernel, vma: Vma, start: number, end: number): KGen<number> {
+  let n = 0;
+  let runStart = -1;
+  for (let addr = start; addr <= end; addr += 4096) {
+    let cow = addr === end;
+    if (!cow) {
+      const i = entryIndexAt(k.mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, false);
+      if (i >= 0) {
+        const lo = k.mem.ptLo[i]!;
+        cow = (lo & PTE_PRESENT) !== 0 && k.anonPages.has(pfn4k(lo, k.mem.ptHi[i]!));
+      }
+    }
+    if (!cow && runStart < 0) runStart = addr;
+    if (cow && runStart >= 0) {
+      n += yield* zapVmaRange(k, vma, runStart, addr, 'UNMAP');
+      runStart = -1;
+    }
+  }
   return n;
 }
 
