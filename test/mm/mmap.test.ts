@@ -28,6 +28,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   switchMm,
+  unmapMappingRange,
 } from '../../src/mm/mmap.ts';
 import { aliasing, kernel, mapFile, PAGE, pfnDriver, pte, ptep } from './fixtures.ts';
 
@@ -250,5 +251,30 @@ describe('munmap, madvise(DONTNEED), zap', () => {
     expect(pte(k, mm, v.start)[0] & (PTE_SPECIAL | PTE_DIRTY)).toBe(PTE_SPECIAL | PTE_DIRTY);
     expect(runToCompletion(madviseDontneed(k, mm, v.start, 8 * PAGE))).toBe(4);
     expect(k.counters.zapDirtyLost).toBe(3);
+  });
+
+  it('unmap_mapping_range zaps file PTEs in every VMA but keeps private COW copies', () => {
+    const k = kernel(2);
+    const file = new AddressSpace(k, 'f', true, 8);
+    const sh = mmCreate(k, 'S');
+    const pr = mmCreate(k, 'P');
+    const vs = mapFile(k, sh, file, { pages: 8 });
+    const vp = mapFile(k, pr, file, { pages: 8, shared: false });
+    switchMm(k, 0, sh);
+    switchMm(k, 1, pr);
+    k.setCurrent(new KTask('t0', 0));
+    storeFast(k, k.cpus[0]!, sh, vs.start + 2 * PAGE, 5);
+    k.setCurrent(new KTask('t1', 1));
+    for (const p of [1, 3]) storeFast(k, k.cpus[1]!, pr, vp.start + p * PAGE, 7); // COW copies
+    for (const p of [2, 4]) runToCompletion(userLoad8(k, k.cpus[1]!, pr, vp.start + p * PAGE)); // file pages
+    const cow1 = pte(k, pr, vp.start + PAGE);
+    const cow3 = pte(k, pr, vp.start + 3 * PAGE);
+    expect(runToCompletion(unmapMappingRange(k, file, 0, 8 * PAGE))).toBe(3);
+    expect(pte(k, sh, vs.start + 2 * PAGE)).toEqual([0, 0]);
+    expect(pte(k, pr, vp.start + 2 * PAGE)).toEqual([0, 0]);
+    expect(pte(k, pr, vp.start + 4 * PAGE)).toEqual([0, 0]);
+    expect(pte(k, pr, vp.start + PAGE)).toEqual(cow1);
+    expect(pte(k, pr, vp.start + 3 * PAGE)).toEqual(cow3);
+    expect(runToCompletion(userLoad8(k, k.cpus[1]!, pr, vp.start + 3 * PAGE))).toBe(7);
   });
 });
