@@ -20,7 +20,7 @@ export class AddressSpace {
   private linkSeq = 0;
   /** Page-cache pages by file page index (PFN of a RAM frame), allocated on first fault. */
   readonly pages = new Map<number, number>();
-  /** Page-cache pages marked dirty (folio_mark_dirty) by zaps of dirty PTEs. */
+  /** Page-cache pages marked dirty (folio_mark_dirty): by shared write faults and by zaps of dirty PTEs. */
   readonly dirtyPages = new Set<number>();
   /**
    * Optional mmap hook of the file (f_op->mmap): may change flags/ops, or refuse (negative errno).

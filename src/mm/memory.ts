@@ -283,9 +283,10 @@ function* doPageMkwrite(k: Kernel, vmf: VmFault): KGen<number> {
   return ret | VM_FAULT_LOCKED;
 }
 
-/** fault_dirty_shared_page: the page is dirty now; unlock it. */
+/** fault_dirty_shared_page: mark the page dirty and unlock it. */
 function* faultDirtySharedPage(k: Kernel, vmf: VmFault): KGen<void> {
   if (k.explore) yield undefined;
+  vmf.vma.file?.dirtyPages.add(vmf.page); // folio_mark_dirty (spec 7.2 step 3)
   k.pageLock(vmf.page).unlock();
 }
 
