@@ -71,16 +71,18 @@ describe('shared file mapping with page_mkwrite (write-notify)', () => {
     );
     expect(k.mem.read8(file.pages.get(2)!, 5)).toBe(42);
     expect(k.pageLock(file.pages.get(2)!).owner).toBeNull(); // unlocked by fault_dirty_shared_page
+    expect([...file.dirtyPages]).toEqual([file.pages.get(2)]); // and marked dirty (spec 7.2 step 3)
     // further writes do not fault
     expect(storeFast(k, cpu, mm, v.start + 2 * PAGE + 6, 43)).toBe(0);
     expect(k.counters.mkwriteCalls).toBe(1);
   });
 
   it('a write to a missing PTE calls page_mkwrite and installs a writable+dirty PTE at once', () => {
-    const { k, mm, v, seen } = setup();
+    const { k, file, mm, v, seen } = setup();
     expect(storeFast(k, k.cpus[0]!, mm, v.start, 1)).toBe(0);
     expect(seen).toHaveLength(1);
     expect(k.counters.faultsWpShared).toBe(0);
+    expect(file.dirtyPages.has(file.pages.get(0)!)).toBe(true);
     expect(pte(k, mm, v.start)[0] & (PTE_RW | PTE_DIRTY)).toBe(PTE_RW | PTE_DIRTY);
   });
 
