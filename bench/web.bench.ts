@@ -4,7 +4,9 @@
  *   interactive (parsed, snapshots built, first render done) in headless Chromium; measured from
  *   navigation start (performance.now() in the page). Median of 5 page loads. Goal < 1000 ms.
  * - web.trace10k.seekMs: one random jump + full re-render in the page (mean of 300).
- * - web.viewmodel.build10kMs / web.viewmodel.seekUs: the same work in Node, without the DOM.
+ * - web.trace10k.stepMs: one step forward (the arrow key's work) + re-render (mean of 300).
+ * - web.viewmodel.build10kMs / web.viewmodel.seekUs: building every snapshot, and one random
+ *   stateAt, in Node without the DOM.
  * Without /usr/bin/chromium the browser figures are not reported and the reason goes to stderr.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +49,7 @@ async function browserBench(traceFile: string, events: number): Promise<BenchRes
   try {
     const loads: number[] = [];
     let seekMs = 0;
+    let stepMs = 0;
     for (let i = 0; i < 5; i++) {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       await page.goto(srv.url);
@@ -61,6 +64,14 @@ async function browserBench(traceFile: string, events: number): Promise<BenchRes
             x = (x * 1103515245 + 12345) % 2147483648;
             h.seek(x % h.length);
           }
+          return (performance.now() - t0) / 300;
+        });
+      if (i === 0)
+        stepMs = await page.evaluate(() => {
+          const h = window.__dirtyscope;
+          h.seek(Math.floor(h.length / 2));
+          const t0 = performance.now();
+          for (let j = 0; j < 300; j++) h.seek(h.position + 1);
           return (performance.now() - t0) / 300;
         });
       await page.close();
@@ -92,7 +103,7 @@ export const benchmarks: Bench[] = [
       let model: TraceModel | null = null;
       for (let i = 0; i < 5; i++) {
         const t0 = performance.now();
-        model = new TraceModel(trace);
+        model = new TraceModel(trace, { eager: true });
         builds.push(performance.now() - t0);
       }
       let x = 12345;
