@@ -85,6 +85,12 @@ async function browserBench(traceFile: string, events: number): Promise<BenchRes
         value: seekMs,
         params: { steps: STEPS, events, seeks: 300 },
       },
+      {
+        name: 'web.trace10k.stepMs',
+        unit: 'ms',
+        value: stepMs,
+        params: { steps: STEPS, events, moves: 300 },
+      },
     ];
   } finally {
     await browser.close();
