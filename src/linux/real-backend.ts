@@ -90,6 +90,42 @@ function mapAligned(libc: Libc, len: number, flags: number, fd: number): number 
   return base;
 }
 
+/**
+ * Process-wide resources shared by all regions: one userfaultfd (regions register their own
+ * ranges on it), one /proc/self/pagemap fd, one output vector (results are copied out right after
+ * each call, and JS is single-threaded). Opening them once saves ~150 us per region, which
+ * matters for differential runs that open thousands of regions. They live until process exit.
+ */
+interface Shared {
+  uffd: number;
+  pagemapFd: number;
+  vec: ScanVec | null;
+}
+let sharedRes: Shared | null = null;
+
+function getShared(libc: Libc): Shared {
+  if (sharedRes !== null) return sharedRes;
+  const uffd = uffdOpen();
+  try {
+    uffdApi(uffd, REQUIRED_FEATURES);
+    sharedRes = { uffd, pagemapFd: openPagemap(), vec: null };
+  } catch (e) {
+    libc.close(uffd);
+    throw e;
+  }
+  return sharedRes;
+}
+
+/** The shared output vector, grown to hold at least `n` regions. */
+function sharedVec(sh: Shared, n: number): ScanVec {
+  if (sh.vec === null || sh.vec.capacity < n) {
+    sh.vec?.close();
+    sh.vec = null;
+    sh.vec = new ScanVec(Math.max(n, 1024));
+  }
+  return sh.vec;
+}
+
 /** The real Linux kernel as a {@link TrackingBackend}. */
 export class KernelBackend implements TrackingBackend {
   readonly name = 'kernel';
@@ -107,13 +143,13 @@ export class KernelRegion implements Region {
   readonly base: number;
   /** The memfd. */
   readonly memfd: number;
-  /** The userfaultfd. */
+  /** The userfaultfd (shared by all regions of the process). */
   readonly uffd: number;
   private readonly libc: Libc;
   private readonly pagemapFd: number;
   private readonly prot: Uint8Array;
   private readonly views: Uint8Array[] = [];
-  private vec: ScanVec | null = null;
+  private readonly sh: Shared;
   private closed = false;
 
   constructor(pages: number, shared: boolean) {
@@ -126,27 +162,22 @@ export class KernelRegion implements Region {
     const len = pages * this.pageSize;
     let memfd = -1;
     let base = -1;
-    let uffd = -1;
-    let pagemapFd = -1;
+    const sh = getShared(libc);
     try {
       memfd = libc.memfdCreate('dirtyscope', MFD_CLOEXEC);
       libc.ftruncate(memfd, len);
       base = mapAligned(libc, len, shared ? MAP_SHARED : MAP_PRIVATE, memfd);
-      uffd = uffdOpen();
-      uffdApi(uffd, REQUIRED_FEATURES);
-      uffdRegister(uffd, base, len, UFFDIO_REGISTER_MODE_WP);
-      pagemapFd = openPagemap();
+      uffdRegister(sh.uffd, base, len, UFFDIO_REGISTER_MODE_WP);
     } catch (e) {
-      if (pagemapFd >= 0) libc.close(pagemapFd);
-      if (uffd >= 0) libc.close(uffd);
       if (base >= 0) libc.munmap(base, len);
       if (memfd >= 0) libc.close(memfd);
       throw e;
     }
+    this.sh = sh;
     this.memfd = memfd;
     this.base = base;
-    this.uffd = uffd;
-    this.pagemapFd = pagemapFd;
+    this.uffd = sh.uffd;
+    this.pagemapFd = sh.pagemapFd;
     this.prot = new Uint8Array(pages).fill(P_RW);
     const chunkBytes = (1 << CHUNK_SHIFT) * this.pageSize;
     for (let off = 0; off < len; off += chunkBytes) {
@@ -262,15 +293,9 @@ export class KernelRegion implements Region {
       throw new RangeError(`scan pages [${startPage}, ${endPage}) outside [0, ${this.pages}]`);
     }
     const vecLen = req.vecLen ?? Math.max(1, endPage - startPage);
-    let vecAddr = 0;
-    if (!req.vecNull && vecLen > 0) {
-      if (this.vec === null || this.vec.capacity < vecLen) {
-        this.vec?.close();
-        this.vec = null;
-        this.vec = new ScanVec(Math.max(vecLen, 64));
-      }
-      vecAddr = this.vec.address;
-    }
+    let vec: ScanVec | null = null;
+    if (!req.vecNull && vecLen > 0) vec = sharedVec(this.sh, vecLen);
+    const vecAddr = vec === null ? 0 : vec.address;
     try {
       const r = pagemapScan(
         this.pagemapFd,
@@ -291,7 +316,7 @@ export class KernelRegion implements Region {
       const ps = this.pageSize;
       const regions: PageRegion[] = new Array(r.nRegions);
       for (let i = 0; i < r.nRegions; i++) {
-        const x = this.vec!.region(i);
+        const x = vec!.region(i);
         regions[i] = {
           start: (x.start - this.base) / ps,
           end: (x.end - this.base) / ps,
@@ -388,13 +413,9 @@ export class KernelRegion implements Region {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.vec?.close();
-    this.vec = null;
     this.views.length = 0;
-    const libc = this.libc;
-    libc.munmap(this.base, this.pages * this.pageSize);
-    libc.close(this.pagemapFd);
-    libc.close(this.uffd);
-    libc.close(this.memfd);
+    // munmap drops the uffd registration of the range with the VMA
+    this.libc.munmap(this.base, this.pages * this.pageSize);
+    this.libc.close(this.memfd);
   }
 }

@@ -202,7 +202,7 @@ export interface Region {
   unmap(startPage: number, nPages: number): OpOutcome;
   /** Map the same file pages again, rw, registered for uffd-wp. */
   remap(startPage: number, nPages: number): OpOutcome;
-  /** Release everything (mapping, memfd, uffd). Idempotent. */
+  /** Release everything the region owns (mapping, file). Idempotent; any use afterwards throws. */
   close(): void;
 }
 
