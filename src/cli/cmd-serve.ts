@@ -75,6 +75,8 @@ export interface ServeOptions {
   dist?: string;
   /** Spec markdown to serve at /spec/kernel-spec.md (default ../shared/spec/kernel-spec.md if present). */
   spec?: string;
+  /** Rebuild even if the app is already built. */
+  rebuild?: boolean;
 }
 
 export interface RunningServer extends ServeStarted {
@@ -102,7 +104,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   for (const f of opts.traces) texts.push(await readTraceFile(f));
   const dist = resolve(opts.dist ?? WEB_DIST);
   let built = false;
-  if (!existsSync(join(dist, 'index.html'))) {
+  if (opts.rebuild || !existsSync(join(dist, 'index.html'))) {
     await buildWeb(dist);
     built = true;
   }
@@ -184,19 +186,32 @@ export function register(program: Command): void {
     .option('--port <port>', 'TCP port (0 = any free port)', parsePort, 5178)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--spec <file>', 'behavioural spec served for the "spec §N" links')
+    .option('--build', 'rebuild web/dist before serving (default: only when it is missing)')
     .option('--json', 'print one JSON document describing the server, then keep serving')
-    .action(async (traces: string[], o: { port: number; host: string; spec?: string; json?: boolean }) => {
-      const s = await startServer({
-        port: o.port,
-        host: o.host,
-        traces,
-        ...(o.spec !== undefined ? { spec: o.spec } : {}),
-      });
-      const info: ServeStarted = { url: s.url, host: s.host, port: s.port, traces: s.traces, built: s.built };
-      process.stdout.write(o.json ? `${JSON.stringify(info)}\n` : formatServeStarted(info));
-      const stop = () => void s.close().then(() => process.exit(0));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await new Promise<void>(() => {});
-    });
+    .action(
+      async (
+        traces: string[],
+        o: { port: number; host: string; spec?: string; build?: boolean; json?: boolean },
+      ) => {
+        const s = await startServer({
+          port: o.port,
+          host: o.host,
+          traces,
+          rebuild: o.build === true,
+          ...(o.spec !== undefined ? { spec: o.spec } : {}),
+        });
+        const info: ServeStarted = {
+          url: s.url,
+          host: s.host,
+          port: s.port,
+          traces: s.traces,
+          built: s.built,
+        };
+        process.stdout.write(o.json ? `${JSON.stringify(info)}\n` : formatServeStarted(info));
+        const stop = () => void s.close().then(() => process.exit(0));
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        await new Promise<void>(() => {});
+      },
+    );
 }
