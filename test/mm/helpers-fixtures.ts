@@ -89,6 +89,8 @@ export function addrOf(vma: Vma, page: number): number {
 /** One operation of an actor: `start` builds its generator (called with the actor current). */
 export interface Op {
   readonly label: string;
+  /** Position in program order (see `window` of {@link interleave}). */
+  readonly seq?: number;
   start(): KGen<unknown>;
   done?(value: unknown): void;
 }
@@ -101,10 +103,25 @@ export interface Actor {
 /**
  * Seeded random interleaving: repeatedly pick a runnable actor (one with work whose last yield
  * is not a Wait that is still not ready) with `rnd`, make it current and run ONE step of its
- * current operation (starting the next one if needed). Throws on deadlock. Returns the number of
- * steps taken.
+ * current operation (starting the next one if needed). With probability `stick` the previous
+ * actor runs again if it can (bursts: long runs of one actor inside another's window, which a
+ * uniform pick almost never produces). With `window`, operations carry `seq` (0..n-1, program
+ * order) and op `seq` may only start once every op below `seq - window + 1` has finished: the
+ * sequence keeps its meaning (a store before a wp stays mostly before it) while neighbours
+ * overlap. Throws on deadlock. Returns the number of steps taken.
  */
-export function interleave(k: Kernel, actors: readonly Actor[], rnd: () => number): number {
+export function interleave(
+  k: Kernel,
+  actors: readonly Actor[],
+  rnd: () => number,
+  stick = 0,
+  onStep?: (task: KTask) => void,
+  window = Number.POSITIVE_INFINITY,
+): number {
+  const finished: boolean[] = [];
+  let low = 0; // every op with seq < low has finished
+  const startable = (op: Op | undefined): boolean =>
+    op === undefined || op.seq === undefined || op.seq < low + window;
   const st = actors.map((a) => ({
     a,
     q: 0,
@@ -113,16 +130,21 @@ export function interleave(k: Kernel, actors: readonly Actor[], rnd: () => numbe
     wait: null as Wait | null,
   }));
   let steps = 0;
+  let prev: (typeof st)[number] | null = null;
   for (;;) {
     const runnable = st.filter(
-      (s) => (s.gen !== null || s.q < s.a.ops.length) && (s.wait === null || s.wait.ready()),
+      (s) =>
+        (s.gen !== null || (s.q < s.a.ops.length && startable(s.a.ops[s.q]))) &&
+        (s.wait === null || s.wait.ready()),
     );
     if (runnable.length === 0) {
-      const stuck = st.filter((s) => s.gen !== null);
+      const stuck = st.filter((s) => s.gen !== null || s.q < s.a.ops.length);
       if (stuck.length > 0) throw new Error(`deadlock: ${stuck.map((s) => s.wait?.waitingFor).join(', ')}`);
       return steps;
     }
-    const s = runnable[Math.floor(rnd() * runnable.length)]!;
+    const again: boolean = prev !== null && runnable.includes(prev) && rnd() < stick;
+    const s: (typeof st)[number] = again ? prev! : runnable[Math.floor(rnd() * runnable.length)]!;
+    prev = s;
     k.setCurrent(s.a.task);
     if (s.gen === null) {
       s.op = s.a.ops[s.q++]!;
@@ -130,10 +152,15 @@ export function interleave(k: Kernel, actors: readonly Actor[], rnd: () => numbe
     }
     const r = s.gen.next();
     steps++;
+    onStep?.(s.a.task);
     if (r.done) {
       s.gen = null;
       s.wait = null;
       s.op!.done?.(r.value);
+      if (s.op!.seq !== undefined) {
+        finished[s.op!.seq] = true;
+        while (finished[low] === true) low++;
+      }
     } else {
       s.wait = typeof r.value === 'object' ? r.value : null;
     }
