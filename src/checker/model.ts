@@ -57,5 +57,11 @@ export interface ModelDef {
   readonly name: string;
   readonly description: string;
   readonly variants: readonly VariantDef[];
+  /**
+   * Options `dirtyscope check` uses when the user gives none: a preemption bound for dfs on
+   * models whose full state space is too large to enumerate in seconds (the verdict then says
+   * "every schedule with at most K preemptions").
+   */
+  readonly checkDefaults?: { readonly preemptionBound?: number };
   create(variant: string, opts: { trace: boolean }): ModelInstance;
 }

@@ -101,7 +101,12 @@ export async function runCheckCommand(
     ...optional('maxExecutions', parseCount('--max-executions', args.maxExecutions)),
     ...optional('timeMs', parseSeconds(args.time)),
     ...optional('seed', parseCount('--seed', args.seed)),
-    ...optional('preemptionBound', parseCount('--preemption-bound', args.preemptionBound)),
+    // A model may recommend a preemption bound for exhaustive dfs (large state spaces); the result says so.
+    ...optional(
+      'preemptionBound',
+      parseCount('--preemption-bound', args.preemptionBound) ??
+        (strategy === 'dfs' ? def.checkDefaults?.preemptionBound : undefined),
+    ),
     ...optional('maxSteps', parseCount('--max-steps', args.maxSteps)),
     ...optional('pctDepth', pctDepth),
     reduction: args.reduction ?? true,

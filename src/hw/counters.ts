@@ -32,6 +32,8 @@ export class Counters {
   mkwriteCalls = 0;
   ptesVisited = 0;
   ptesChanged = 0;
+  /** PTEs write-protected by wp walks (wpSharedMappingRange, mappingWrprotectRange): priced as walk work. */
+  ptesChangedByWp = 0;
   notifierStarts = 0;
   notifierEnds = 0;
   helperCalls = 0;

@@ -18,6 +18,12 @@ export class SecondaryMmu {
   /** mm id -> root PFN of the bound address spaces. */
   private readonly roots = new Map<number, number>();
   faultAddr = 0;
+  /**
+   * Invalidations begun and not yet ended (kept by the notifier subscription). While non-zero the
+   * device must not create translations from the CPU page tables (KVM's mmu_invalidate_in_progress:
+   * a fault racing an invalidation retries), else it could cache a PTE the kernel is changing.
+   */
+  invalidationsInProgress = 0;
   trace: TraceSink | null = null;
   storeLog: StoreLog | null = null;
 
@@ -53,7 +59,12 @@ export class SecondaryMmu {
       const root = this.roots.get(mmId);
       if (root === undefined) throw new Error(`device ${this.id} is not bound to mm ${mmId}`);
       const w = this.walker;
-      if (w.walk(mmId, root, vpn, true) !== WALK_OK || !w.writable || !w.user) {
+      if (
+        this.invalidationsInProgress > 0 ||
+        w.walk(mmId, root, vpn, true) !== WALK_OK ||
+        !w.writable ||
+        !w.user
+      ) {
         if (s >= 0) tlb.dropSlot(s);
         this.faultAddr = va;
         return -1;

@@ -256,6 +256,7 @@ function wpPte(ptep: number, addr: number, _next: number, walk: MmWalk<WpWalk>):
     mem.ptHi[ptep] = nhi;
     if (k.trace !== null) tracePteChange(walk, addr, lo, hi, nlo, nhi);
     k.counters.ptesChanged++;
+    k.counters.ptesChangedByWp++;
     const w = walk.private;
     w.total++;
     widen(w, addr);
@@ -316,6 +317,7 @@ function wpPteRun(ptep: number, addr: number, end: number, walk: MmWalk<WpWalk>)
   k.counters.ptesVisited += n;
   if (changed > 0) {
     k.counters.ptesChanged += changed;
+    k.counters.ptesChangedByWp += changed;
     const w = walk.private;
     w.total += changed;
     widen(w, addr + firstJ * 4096);
@@ -409,6 +411,7 @@ function wpPteNonatomic(ptep: number, addr: number, _next: number, walk: MmWalk<
   mem.ptHi[ptep] = nhi;
   if (k.trace !== null) tracePteChange(walk, addr, curLo, curHi, nlo, nhi);
   k.counters.ptesChanged++;
+  k.counters.ptesChangedByWp++;
   w.total++;
   widen(w, addr);
   return 0;

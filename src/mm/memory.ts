@@ -331,6 +331,7 @@ export function* doWpPage(k: Kernel, vmf: VmFault): KGen<number> {
           if (k.explore || !ptl.tryLock()) yield* ptl.lock();
           ret = finishMkwriteLocked(k, vmf, ptl);
         }
+        if (ops.pfnMkwriteDone !== undefined) ops.pfnMkwriteDone(k, vmf);
       } else {
         wpPageReuse(k, vmf);
         ptl.unlock();

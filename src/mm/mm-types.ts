@@ -80,6 +80,18 @@ export interface VmOps {
   fault?(k: Kernel, vmf: VmFault): KGen<number>;
   pageMkwrite?(k: Kernel, vmf: VmFault): KGen<number>;
   pfnMkwrite?(k: Kernel, vmf: VmFault): KGen<number>;
+  /**
+   * MODEL EXTENSION (not in the kernel; absent = mainline): called after finish_mkwrite_fault
+   * for a PFN mapping, whatever its outcome, so a driver can hold its lock from pfn_mkwrite until
+   * the PTE is writable (the PFN analogue of returning VM_FAULT_LOCKED). Expresses a proposed fix.
+   */
+  pfnMkwriteDone?(k: Kernel, vmf: VmFault): void;
+  /**
+   * MODEL EXTENSION (not in the kernel; absent = mainline): called by zap_pte_range, under the
+   * PTL, for each dirty PTE without a struct page it discards, so a driver could record the
+   * write. Expresses a proposed fix for quirk Q10.
+   */
+  zapDirtyPfn?(k: Kernel, vma: Vma, pgoff: number): void;
 }
 
 /** A virtual memory area: [start, end) of an mm mapping file pages [pgoff, pgoff + pages). */

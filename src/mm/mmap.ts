@@ -170,7 +170,10 @@ export function* zapVmaRange(
           const pfn = pfn4k(lo, hi);
           if (k.mem.hasStructPage(pfn) && vma.file !== null)
             vma.file.dirtyPages.add(pfn); // folio_mark_dirty
-          else dirtyLost++;
+          else {
+            dirtyLost++;
+            if (vma.ops?.zapDirtyPfn !== undefined) vma.ops.zapDirtyPfn(k, vma, vma.pgoffOf(addr));
+          }
         }
       }
       setPteAt(k, vma, addr, i, 0, 0);

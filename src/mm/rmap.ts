@@ -91,6 +91,7 @@ export function* pageVmaMkcleanOne(
       const nhi = wrprotectHi(mkcleanLo(lo), mkcleanHi(hi), false);
       setPteAt(k, vma, addr, i, nlo, nhi);
       k.counters.ptesChanged++;
+      k.counters.ptesChangedByWp++;
       cleaned++;
     }
     k.counters.ptesVisited++;

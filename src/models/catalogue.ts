@@ -1,7 +1,8 @@
 import type { ModelDef } from '../checker/model.ts';
+import { HELPER_MODELS } from './helper-models.ts';
 
 /**
- * The catalogue of checkable models (filled in by the models layer). Each entry names its
- * variants and the verdict each variant is expected to reach.
+ * The catalogue of checkable models. Each entry names its variants and the verdict each variant
+ * is expected to reach (tested in test/models/catalogue.test.ts).
  */
-export const MODELS: ModelDef[] = [];
+export const MODELS: ModelDef[] = [...HELPER_MODELS];
