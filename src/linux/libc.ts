@@ -38,6 +38,8 @@ export const MAP_POPULATE = 0x8000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
 /** `MADV_DONTNEED` (asm-generic/mman-common.h). */
 export const MADV_DONTNEED = 4;
+/** `MADV_NOHUGEPAGE` (asm-generic/mman-common.h). */
+export const MADV_NOHUGEPAGE = 15;
 /** `MFD_CLOEXEC` (linux/memfd.h). */
 export const MFD_CLOEXEC = 0x1;
 /** `O_RDONLY` (asm-generic/fcntl.h). */

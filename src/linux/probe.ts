@@ -6,7 +6,8 @@
  * Setting the environment variable DIRTYSCOPE_KERNEL_SKIP=<why> forces a SKIP (stage `forced`),
  * to exercise the SKIP path on a capable machine.
  *
- * Stages, in order: platform (linux, x64/arm64) -> libc (koffi loads libc.so.6) -> userfaultfd
+ * Stages, in order: platform (linux, x64/arm64) -> thp (shmem THP not forced: regions use
+ * MADV_NOHUGEPAGE, which `force` overrides) -> libc (koffi loads libc.so.6) -> userfaultfd
  * (syscall with UFFD_USER_MODE_ONLY; EPERM when vm.unprivileged_userfaultfd=0 and unprivileged,
  * ENOSYS when not compiled in) -> features (UFFDIO_API answers; WP_ASYNC, WP_UNPOPULATED,
  * WP_HUGETLBFS_SHMEM all present) -> register (UFFDIO_REGISTER MODE_WP on a memfd mapping) ->
@@ -40,6 +41,7 @@ import {
 export type ProbeStage =
   | 'forced'
   | 'platform'
+  | 'thp'
   | 'libc'
   | 'userfaultfd'
   | 'features'
@@ -56,6 +58,8 @@ export interface ProbeFacts {
   unprivilegedUserfaultfd?: string;
   /** Feature bits UFFDIO_API reported, hex. */
   uffdFeatures?: string;
+  /** /sys/kernel/mm/transparent_hugepage/shmem_enabled (the selected value), if readable. */
+  shmemThp?: string;
   /** Names of the required features the kernel lacks. */
   missingFeatures?: string[];
 }
@@ -87,6 +91,12 @@ function runProbe(): ProbeResult {
   const forced = process.env.DIRTYSCOPE_KERNEL_SKIP;
   if (forced) return skip('forced', `DIRTYSCOPE_KERNEL_SKIP is set: ${forced}`);
   if (platform() !== 'linux') return skip('platform', `not Linux (platform ${platform()})`);
+  const thp = readSysctl('/sys/kernel/mm/transparent_hugepage/shmem_enabled');
+  const sel = thp === undefined ? undefined : /\[(\w+)\]/.exec(thp)?.[1];
+  if (sel !== undefined) facts.shmemThp = sel;
+  if (sel === 'force') {
+    return skip('thp', 'shmem_enabled=force: memfd pages may be huge, which the tracking contract excludes');
+  }
   let libc: ReturnType<typeof getLibc>;
   try {
     libc = getLibc();

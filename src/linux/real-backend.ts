@@ -11,6 +11,7 @@ import {
   getLibc,
   type Libc,
   MADV_DONTNEED,
+  MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
@@ -167,6 +168,8 @@ export class KernelRegion implements Region {
       memfd = libc.memfdCreate('dirtyscope', MFD_CLOEXEC);
       libc.ftruncate(memfd, len);
       base = mapAligned(libc, len, shared ? MAP_SHARED : MAP_PRIVATE, memfd);
+      // the contract has no huge pages: keep shmem THP (shmem_enabled=always/within_size) away
+      libc.madvise(base, len, MADV_NOHUGEPAGE);
       uffdRegister(sh.uffd, base, len, UFFDIO_REGISTER_MODE_WP);
     } catch (e) {
       if (base >= 0) libc.munmap(base, len);
@@ -384,6 +387,7 @@ export class KernelRegion implements Region {
       );
       mapped = true;
       if (got !== addr) throw new Error(`remap landed at 0x${got.toString(16)}, not 0x${addr.toString(16)}`);
+      this.libc.madvise(addr, len, MADV_NOHUGEPAGE);
       uffdRegister(this.uffd, addr, len, UFFDIO_REGISTER_MODE_WP);
       this.prot.fill(P_RW, startPage, startPage + nPages);
       return OK;

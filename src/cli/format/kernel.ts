@@ -12,6 +12,7 @@ export function formatProbe(r: ProbeResult): string {
   if (f.unprivilegedUserfaultfd !== undefined) {
     lines.push(`  vm.unprivileged_userfaultfd = ${f.unprivilegedUserfaultfd}`);
   }
+  if (f.shmemThp !== undefined) lines.push(`  shmem THP       ${f.shmemThp}`);
   if (f.uffdFeatures !== undefined) lines.push(`  uffd features   ${f.uffdFeatures}`);
   if (f.missingFeatures !== undefined && f.missingFeatures.length > 0) {
     lines.push(`  missing         ${f.missingFeatures.join(', ')}`);
