@@ -44,9 +44,10 @@ export function vmaAddress(vma: Vma, pgoff: number, nr: number): number {
 }
 
 /**
- * page_vma_mkclean_one: in `vma`, clean and write-protect every present PTE in
- * [address, address + nrPages pages) (clipped to the VMA) that maps a PFN in [pfn, pfn + nrPages)
- * and is dirty or writable.
+ * page_vma_mkclean_one: in `vma`, clean and write-protect every present PTE in [address, end)
+ * (default: address + nrPages pages, clipped to the VMA) that maps a PFN in [pfn, pfn + nrPages)
+ * and is dirty or writable. `end` is vma_address_end: when the file interval begins before the
+ * VMA, the walk is shorter than nrPages but the PFN window is not.
  *
  * @returns the number of entries cleaned.
  *
@@ -59,9 +60,9 @@ export function* pageVmaMkcleanOne(
   address: number,
   pfn: number,
   nrPages: number,
+  end: number = Math.min(vma.end, address + nrPages * 4096),
 ): KGen<number> {
   const prev = k.enter('pageVmaMkcleanOne');
-  const end = Math.min(vma.end, address + nrPages * 4096);
   const mm = vma.mm;
   const range = mmuNotifierRangeInit('PROTECTION_PAGE', mm, address, end);
   yield* mmuNotifierInvalidateRangeStart(k, range);
@@ -138,9 +139,10 @@ export function* mappingWrprotectRange(
   for (const vma of mapping.overlapping(pgoff, pgoff + nrPages - 1)) {
     if ((vma.flags & VM_SHARED) === 0) continue;
     const address = vmaAddress(vma, pgoff, nrPages);
-    // When the interval starts before the VMA, the PFN expected at vm_start is shifted accordingly.
-    const first = vma.pgoffOf(address);
-    total += yield* pageVmaMkcleanOne(k, vma, address, pfn + (first - pgoff), nrPages - (first - pgoff));
+    // The walk ends at vma_address_end (file page pgoff + nrPages, clipped); the PFN window stays
+    // [pfn, pfn + nrPages) even when the interval starts before the VMA.
+    const end = Math.min(vma.end, vma.addrOf(pgoff + nrPages));
+    total += yield* pageVmaMkcleanOne(k, vma, address, pfn, nrPages, end);
   }
   mapping.iMmapRwsem.upRead();
   if (k.trace !== null) k.trace.emit({ kind: 'return', ret: total });
@@ -188,8 +190,8 @@ export function* folioMkclean(
   for (const vma of mapping.overlapping(index, index + nrPages - 1)) {
     if ((vma.flags & VM_SHARED) === 0) continue; // invalid_mkclean_vma
     const address = vmaAddress(vma, index, nrPages);
-    const first = vma.pgoffOf(address);
-    total += yield* pageVmaMkcleanOne(k, vma, address, pfn + (first - index), nrPages - (first - index));
+    const end = Math.min(vma.end, vma.addrOf(index + nrPages));
+    total += yield* pageVmaMkcleanOne(k, vma, address, pfn, nrPages, end);
   }
   mapping.iMmapRwsem.upRead();
   return total;
