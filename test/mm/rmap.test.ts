@@ -5,8 +5,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runToCompletion } from '../../src/checker/task.ts';
-import { entryIndexAt } from '../../src/hw/pagetable.ts';
-import { PTE_DIRTY, PTE_RW } from '../../src/hw/pte.ts';
+import { entryIndexAt, setPte } from '../../src/hw/pagetable.ts';
+import {
+  mkHi,
+  mkLo,
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_PRESENT,
+  PTE_RW,
+  PTE_SPECIAL,
+  PTE_USER,
+} from '../../src/hw/pte.ts';
 import { Kernel, KTask } from '../../src/mm/kernel.ts';
 import { storeFast, userLoad8 } from '../../src/mm/memory.ts';
 import type { MmStruct, Vma } from '../../src/mm/mm-types.ts';
@@ -122,6 +131,22 @@ describe('mapping_wrprotect_range', () => {
     for (const p of [3, 5, 7]) s(0, va, p);
     s(1, vb, 6);
     expect(drv.pfnMkwriteCalls - m0).toBe(4);
+  });
+});
+
+describe('mapping_wrprotect_range PFN window (spec 6.4: a PTE matches iff its PFN is in [pfn, pfn + nr))', () => {
+  it('an interval that begins before a VMA still matches the whole PFN range inside that VMA', () => {
+    const k = new Kernel({ cpus: 1 });
+    const drv = pfnDriver(k, 16);
+    const b = mmCreate(k, 'B');
+    const vb = mapFile(k, b, drv.file, { pages: 8, pgoff: B_PGOFF });
+    // A remapped PTE: file page 4 (B's first page) maps device PFN ioBase + 2, writable and dirty.
+    const flags = PTE_PRESENT | PTE_USER | PTE_RW | PTE_ACCESSED | PTE_DIRTY | PTE_SPECIAL;
+    setPte(k.mem, b.root, vb.start / 4096, mkLo(drv.ioBase + 2, flags), mkHi(drv.ioBase + 2, 0));
+    // Interval [2, 8) with PFNs [ioBase + 2, ioBase + 8): ioBase + 2 is inside, so it is cleaned.
+    expect(runToCompletion(mappingWrprotectRange(k, drv.file, 2, drv.ioBase + 2, 6))).toBe(1);
+    const e = pte(k, b, vb.start);
+    expect(rw(e) || dirty(e)).toBe(false);
   });
 });
 
