@@ -108,6 +108,16 @@ export function memAvailable(): number {
   }
 }
 
+/**
+ * The size to measure when `want` bytes are wanted and `avail` are available: halved until it
+ * leaves a quarter of itself plus 512 MiB to everything else, but never below 64 MiB.
+ */
+export function fitSize(want: number, avail: number): number {
+  let size = want;
+  while (size > 64 * MiB && size * 1.25 + 512 * MiB > avail) size /= 2;
+  return size;
+}
+
 /** Pages written for a given percentage: every (100/pct)-th page, spread over the range. */
 export function writtenPages(pages: number, pct: number): number {
   if (pct <= 0) return 0;
@@ -245,11 +255,8 @@ export function runKernelBench(opts: KernelBenchOptions = {}): KernelBenchResult
   const rows: BenchRow[] = [];
   let first: SizeMeasurement | null = null;
   for (const want of wanted) {
-    // leave a quarter of the available memory (and 512 MiB) to everything else
     const avail = memAvailable();
-    let size = want;
-    const fits = (s: number) => s * 1.25 + 512 * MiB <= avail;
-    while (size > 64 * MiB && !fits(size)) size /= 2;
+    const size = fitSize(want, avail);
     if (size !== want) {
       notes.push(
         `memory short: ${want / MiB} MiB wanted, ${Math.floor(avail / MiB)} MiB available; measured ${size / MiB} MiB`,

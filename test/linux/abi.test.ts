@@ -1,6 +1,7 @@
 /** ABI constants: ioctl encoding and the numbers the C compiler gives for the uapi headers. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fitSize, writtenPages } from '../../src/linux/kernel-bench.ts';
 import {
   CATEGORY_NAMES,
   categoryNames,
@@ -76,5 +77,32 @@ describe('categories and regions (pure helpers)', () => {
         ).toEqual(regions);
       }),
     );
+  });
+});
+
+describe('bench sizing (pure)', () => {
+  const MiB = 1024 ** 2;
+  it('keeps a size that fits, halves one that does not, never below 64 MiB', () => {
+    expect(fitSize(4096 * MiB, 24 * 1024 * MiB)).toBe(4096 * MiB);
+    expect(fitSize(4096 * MiB, 3 * 1024 * MiB)).toBe(2048 * MiB);
+    expect(fitSize(1024 * MiB, 100 * MiB)).toBe(64 * MiB);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 6, max: 14 }),
+        fc.integer({ min: 0, max: 64 * 1024 }),
+        (log, availMiB) => {
+          const want = 2 ** log * MiB;
+          const got = fitSize(want, availMiB * MiB);
+          expect(got).toBeLessThanOrEqual(want);
+          expect(got === 64 * MiB || got * 1.25 + 512 * MiB <= availMiB * MiB).toBe(true);
+          // the largest halving that fits: twice the answer would not fit (or is more than wanted)
+          if (got < want) expect(2 * got * 1.25 + 512 * MiB).toBeGreaterThan(availMiB * MiB);
+        },
+      ),
+    );
+  });
+
+  it('writes every (100/pct)-th page', () => {
+    expect([0, 1, 10, 100].map((p) => writtenPages(1000, p))).toEqual([0, 10, 100, 1000]);
   });
 });
