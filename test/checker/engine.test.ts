@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { check } from '../../src/checker/check.ts';
 import { Executor } from '../../src/checker/engine.ts';
@@ -69,6 +70,20 @@ describe('dfs interleaving counts', () => {
     const def = makeCounter(2);
     expect(dfs(def, 'locked', { reduction: false })).toMatchObject({ verdict: 'pass', executions: 10 });
     expect(dfs(def, 'locked')).toMatchObject({ verdict: 'pass', executions: 6 });
+  });
+
+  it('n tasks x k steps: (nk)! / (k!)^n interleavings without reduction, 1 with (independent steps)', () => {
+    const fact = (x: number): number => (x <= 1 ? 1 : x * fact(x - 1));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), (n, k) => {
+        const def = makeIndependent(n, k);
+        expect(dfs(def, 'mainline', { reduction: false }).executions).toBe(fact(n * k) / fact(k) ** n);
+        expect(dfs(def, 'mainline').executions).toBe(1);
+        // All steps on one object: nothing commutes, reduction keeps every interleaving.
+        const shared = makeIndependent(n, k, true);
+        expect(dfs(shared, 'mainline').executions).toBe(fact(n * k) / fact(k) ** n);
+      }),
+    );
   });
 
   it('footprint independence law', () => {
