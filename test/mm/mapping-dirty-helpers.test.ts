@@ -406,7 +406,14 @@ describe('the fast-mode batched PTE path equals the per-PTE path', () => {
               win,
               a: snapshot(w.k, w.va),
               b: snapshot(w.k, w.vb),
-              counters: [c.ptesVisited, c.ptesChanged, c.tlbFlushRange, c.tlbFlushMm, c.tlbEntriesDropped],
+              counters: [
+                c.ptesVisited,
+                c.ptesChanged,
+                c.ptesChangedByWp,
+                c.tlbFlushRange,
+                c.tlbFlushMm,
+                c.tlbEntriesDropped,
+              ],
             };
           };
           const fast = run('fast');
