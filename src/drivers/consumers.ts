@@ -14,6 +14,7 @@
  * Bytes and pages copied are counted in k.counters (bytesCopied, pagesCopied).
  */
 import { type KGen, runToCompletion } from '../checker/task.ts';
+import type { PhysMem } from '../hw/physmem.ts';
 import { SecondaryMmu } from '../hw/secondary-mmu.ts';
 import type { TlbConfig } from '../hw/tlb.ts';
 import { Kernel, type KernelConfig, KTask } from '../mm/kernel.ts';
@@ -32,6 +33,21 @@ import { SimClock } from './clock.ts';
 import { type DefioVariant, FbDeferredIo, type FbPageref } from './deferred-io.ts';
 
 const PAGE = 4096;
+
+/**
+ * Frames `a` and `b` hold the same bytes (a never-written frame reads as zeros). Native memcmp
+ * (Buffer.compare) instead of PhysMem.samePage's byte loop: coherence checks run once per
+ * written page per sync, measured ~40x faster on 4 KiB (bench run.coherentGpu).
+ */
+export function framesEqual(mem: PhysMem, a: number, b: number): boolean {
+  const x = mem.data[a];
+  const y = mem.data[b];
+  if (x === y) return true;
+  if (x !== undefined && y !== undefined) return Buffer.compare(x, y) === 0;
+  const d = (x ?? y)!;
+  for (let i = 0; i < d.length; i++) if (d[i] !== 0) return false;
+  return true;
+}
 
 /** A GPU resource backed by BO pages [first, first + pages): copies what it is told is dirty. */
 export class GpuResource implements BoResource {
@@ -107,7 +123,7 @@ export class Gpu {
 
   /** Device copy of BO page `page` equals CPU memory. */
   coherent(bo: BufferObject, page: number): boolean {
-    return this.k.mem.samePage(this.devBase.get(bo)! + page, bo.ioBase + page);
+    return framesEqual(this.k.mem, this.devBase.get(bo)! + page, bo.ioBase + page);
   }
 
   /** Device memory PFN of BO page `page`. */
@@ -176,7 +192,7 @@ export class Display {
   }
 
   coherent(page: number): boolean {
-    return this.k.mem.samePage(this.screenBase + page, this.fb.smemStart + page);
+    return framesEqual(this.k.mem, this.screenBase + page, this.fb.smemStart + page);
   }
 }
 
