@@ -152,6 +152,9 @@ describe('view-model on the wp-vs-writer / no-tlb-flush counterexample', () => {
     expect(e1.staleReasons).toEqual(['writable-but-pte-readonly']);
     const p = at.ptes.find((x) => x.addr === 0x7f0000001000)!;
     expect(p.changed).toEqual(['RW']);
+    const ev = fixture.events[wpIdx] as { oldLo: number; oldHi: number };
+    expect(p.prev).toEqual({ lo: ev.oldLo, hi: ev.oldHi });
+    expect(model.stateAt(wpIdx + 1).ptes[0]!.prev).toBeNull();
     expect(p.bits.rw).toBe(false);
     expect(p.bits.dirty).toBe(true);
     // Still stale at the violation: no flush happened.

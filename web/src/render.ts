@@ -61,6 +61,10 @@ export function renderNow(trace: Trace, v: ViewState): string {
   return parts.join('');
 }
 
+function raw(lo: number, hi: number): string {
+  return `${(hi >>> 0).toString(16).padStart(8, '0')}_${(lo >>> 0).toString(16).padStart(8, '0')}`;
+}
+
 export function renderPtes(trace: Trace, v: ViewState): string {
   if (v.ptes.length === 0) return '<p class="dim">No page-table entry touched yet.</p>';
   const head = PTE_FLAGS.map((f) => `<th scope="col" title="${f.name} (bit ${f.pos})">${f.short}</th>`).join(
@@ -74,7 +78,7 @@ export function renderPtes(trace: Trace, v: ViewState): string {
     }).join('');
     const pfnCh = p.changed.includes('PFN');
     const cls = p.changed.length ? ' class="changed-row"' : '';
-    return `<tr${cls} data-addr="${hex(p.addr)}"><td>${esc(mmLabel(trace, p.mm))}</td><td>${addrCell(trace, p.mm, p.addr)}</td><td>${p.level === 4 ? 'PTE' : `L${p.level}`}</td>${bits}<td class="${pfnCh ? 'changed' : ''}"><code>${hex(p.bits.pfn)}</code></td><td><code class="dim">${p.hi.toString(16).padStart(8, '0')}_${p.lo.toString(16).padStart(8, '0')}</code></td></tr>`;
+    return `<tr${cls} data-addr="${hex(p.addr)}"><td>${esc(mmLabel(trace, p.mm))}</td><td>${addrCell(trace, p.mm, p.addr)}</td><td>${p.level === 4 ? 'PTE' : `L${p.level}`}</td>${bits}<td class="${pfnCh ? 'changed' : ''}"><code>${hex(p.bits.pfn)}</code></td><td><code class="dim">${raw(p.lo, p.hi)}</code>${p.prev ? ` <span class="dim">was <code>${raw(p.prev.lo, p.prev.hi)}</code></span>` : ''}</td></tr>`;
   });
   return `<table class="data" data-testid="pte-table"><caption class="visually-hidden">Entries with decoded flag bits; changed bits are highlighted</caption><thead><tr><th scope="col">mm</th><th scope="col">address</th><th scope="col">level</th>${head}<th scope="col">PFN</th><th scope="col">raw</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }

@@ -294,6 +294,8 @@ export interface PteView {
   bits: DecodedPte;
   /** Flags (and 'PFN') changed by the current event; empty if the current event did not touch it. */
   changed: string[];
+  /** The value before the current event, if the current event wrote this entry. */
+  prev: { lo: number; hi: number } | null;
   /** seq of the event that last wrote it. */
   lastSeq: number;
 }
@@ -557,10 +559,9 @@ export function buildView(trace: Trace, idx: TraceIndex, s: ReplayState): ViewSt
 
   const ptes: PteView[] = [];
   for (const [key, r] of s.ptes) {
-    const changed =
-      ev?.kind === 'pte' && pteKey(ev.mm, ev.addr, ev.level) === key
-        ? changedFlags(ev.oldLo, ev.oldHi, ev.newLo, ev.newHi)
-        : [];
+    const here = ev?.kind === 'pte' && pteKey(ev.mm, ev.addr, ev.level) === key;
+    const changed = here ? changedFlags(ev.oldLo, ev.oldHi, ev.newLo, ev.newHi) : [];
+    const prev = here ? { lo: ev.oldLo, hi: ev.oldHi } : null;
     ptes.push({
       key,
       mm: r.mm,
@@ -570,6 +571,7 @@ export function buildView(trace: Trace, idx: TraceIndex, s: ReplayState): ViewSt
       hi: r.hi,
       bits: decodePte(r.lo, r.hi),
       changed,
+      prev,
       lastSeq: r.seq,
     });
   }
