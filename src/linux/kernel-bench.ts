@@ -57,7 +57,8 @@ export interface KernelCosts {
   scanNsPerPage: number;
   /**
    * Extra scan cost per written page when the written pages are contiguous (100% row minus 0%
-   * row, per page), ns: clearing, recording and protecting one PTE inside a run.
+   * row of the same size, best over sizes), ns: clearing, recording and protecting one PTE
+   * inside a run.
    */
   scanNsPerWrittenPage: number;
   /**
@@ -156,14 +157,7 @@ function row(work: BenchWork, sizeBytes: number, samples: number[], model?: Mode
   };
 }
 
-interface SizeMeasurement {
-  rows: BenchRow[];
-  /** best total scan ns per pct (SCAN_PCTS order) */
-  scanTotals: number[];
-  written: number[];
-}
-
-function measureSize(bytes: number, quick: boolean, opts: KernelBenchOptions): SizeMeasurement {
+function measureSize(bytes: number, quick: boolean, opts: KernelBenchOptions): BenchRow[] {
   const say = opts.onProgress ?? (() => {});
   // Cheap measurements get more samples: the best of several is what survives a loaded machine.
   // The 100% scan needs a write fault per page before each sample, so it gets fewer.
@@ -190,12 +184,10 @@ function measureSize(bytes: number, quick: boolean, opts: KernelBenchOptions): S
     say(`writeProtect ${bytes / MiB} MiB: ${wpRow.kernel.toFixed(2)} ns/page`);
 
     // scan-and-reprotect with a fraction written
-    const scanTotals: number[] = [];
-    const written: number[] = [];
     for (const pct of SCAN_PCTS) {
       const totals: number[] = [];
       const expect = writtenPages(P, pct);
-      const n = pct >= 100 ? Math.min(samples, 3) : samples;
+      const n = pct >= 100 ? Math.min(samples, 5) : samples;
       for (let s = 0; s < n; s++) {
         writePct(r, pct);
         const t0 = now();
@@ -211,8 +203,6 @@ function measureSize(bytes: number, quick: boolean, opts: KernelBenchOptions): S
         if (got !== expect) throw new Error(`scan at ${pct}%: reported ${got} pages, wrote ${expect}`);
         totals.push(dt);
       }
-      scanTotals.push(Math.min(...totals));
-      written.push(expect);
       const sr = row(
         { op: 'scanReprotect', pages: P, writtenPct: pct },
         bytes,
@@ -239,10 +229,36 @@ function measureSize(bytes: number, quick: boolean, opts: KernelBenchOptions): S
     say(
       `wpFault (${fr.pages} pages): ${fr.kernel.toFixed(1)} ns/fault (median ${fr.kernelMedian.toFixed(1)})`,
     );
-    return { rows, scanTotals, written };
+    return rows;
   } finally {
     r.close();
   }
+}
+
+/**
+ * The cost-model figures from measured rows: each is the best (lowest) over the sizes measured,
+ * since a per-page cost should not depend on the size and the best is the one least disturbed by
+ * other load. Differences use rows of the same size.
+ */
+export function costsFromRows(rows: readonly BenchRow[], measuredOn: string): KernelCosts {
+  const min = (xs: number[]) => (xs.length ? Math.min(...xs) : Number.NaN);
+  const of = (op: BenchWork['op'], pct?: number) => rows.filter((x) => x.op === op && x.writtenPct === pct);
+  const sizes = [...new Set(rows.map((x) => x.sizeBytes))];
+  const scan = (size: number, pct: number) => of('scanReprotect', pct).find((x) => x.sizeBytes === size);
+  const perWritten = (pct: number) =>
+    sizes.flatMap((sz) => {
+      const a = scan(sz, pct);
+      const z = scan(sz, 0);
+      return a && z ? [((a.kernel - z.kernel) * a.pages) / writtenPages(a.pages, pct)] : [];
+    });
+  return {
+    wpFaultNs: round3(min(of('wpFault').map((x) => x.kernel))),
+    wpWalkNsPerPage: round3(min(of('writeProtect').map((x) => x.kernel))),
+    scanNsPerPage: round3(min(of('scanReprotect', 0).map((x) => x.kernel))),
+    scanNsPerWrittenPage: round3(Math.max(0, min(perWritten(100)))),
+    scanNsPerIsolatedWrittenPage: round3(Math.max(0, min(perWritten(1)))),
+    measuredOn,
+  };
 }
 
 /** Run the measurements. Call probeKernel() first; this throws if the kernel lacks the features. */
@@ -253,7 +269,6 @@ export function runKernelBench(opts: KernelBenchOptions = {}): KernelBenchResult
   const cpu = cpus()[0]?.model ?? 'unknown';
   const measuredOn = { release: release(), arch: arch(), cpu, cpus: cpus().length };
   const rows: BenchRow[] = [];
-  let first: SizeMeasurement | null = null;
   for (const want of wanted) {
     const avail = memAvailable();
     const size = fitSize(want, avail);
@@ -262,25 +277,13 @@ export function runKernelBench(opts: KernelBenchOptions = {}): KernelBenchResult
         `memory short: ${want / MiB} MiB wanted, ${Math.floor(avail / MiB)} MiB available; measured ${size / MiB} MiB`,
       );
     }
-    const m = measureSize(size, quick, opts);
-    first ??= m;
-    rows.push(...m.rows);
+    rows.push(...measureSize(size, quick, opts));
   }
-  if (first === null) throw new Error('no sizes to measure');
-  const r0 = first.rows;
-  const wp = r0.find((x) => x.op === 'writeProtect')!;
-  const scan0 = r0.find((x) => x.op === 'scanReprotect' && x.writtenPct === 0)!;
-  const fault = rows.filter((x) => x.op === 'wpFault').reduce((a, b) => (b.kernel < a.kernel ? b : a));
-  const t = (pct: number) => first.scanTotals[SCAN_PCTS.indexOf(pct as (typeof SCAN_PCTS)[number])]!;
-  const w = (pct: number) => first.written[SCAN_PCTS.indexOf(pct as (typeof SCAN_PCTS)[number])]!;
-  const costs: KernelCosts = {
-    wpFaultNs: round3(fault.kernel),
-    wpWalkNsPerPage: round3(wp.kernel),
-    scanNsPerPage: round3(scan0.kernel),
-    scanNsPerWrittenPage: round3(Math.max(0, (t(100) - t(0)) / w(100))),
-    scanNsPerIsolatedWrittenPage: round3(Math.max(0, (t(1) - t(0)) / w(1))),
-    measuredOn: `Linux ${measuredOn.release} ${measuredOn.arch}, ${cpu} (${measuredOn.cpus} CPUs)`,
-  };
+  if (rows.length === 0) throw new Error('no sizes to measure');
+  const costs = costsFromRows(
+    rows,
+    `Linux ${measuredOn.release} ${measuredOn.arch}, ${cpu} (${measuredOn.cpus} CPUs)`,
+  );
   return { version: 1, measuredOn, quick, notes, rows, costs };
 }
 

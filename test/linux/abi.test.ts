@@ -1,7 +1,7 @@
 /** ABI constants: ioctl encoding and the numbers the C compiler gives for the uapi headers. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fitSize, writtenPages } from '../../src/linux/kernel-bench.ts';
+import { type BenchRow, costsFromRows, fitSize, writtenPages } from '../../src/linux/kernel-bench.ts';
 import {
   CATEGORY_NAMES,
   categoryNames,
@@ -104,5 +104,43 @@ describe('bench sizing (pure)', () => {
 
   it('writes every (100/pct)-th page', () => {
     expect([0, 1, 10, 100].map((p) => writtenPages(1000, p))).toEqual([0, 10, 100, 1000]);
+  });
+});
+
+describe('cost figures from rows (pure)', () => {
+  const mk = (op: BenchRow['op'], sizeBytes: number, kernel: number, writtenPct?: number): BenchRow => ({
+    op,
+    pages: sizeBytes / 4096,
+    sizeBytes,
+    unit: op === 'wpFault' ? 'ns/fault' : 'ns/page',
+    kernel,
+    kernelMedian: kernel,
+    model: null,
+    ratio: null,
+    samples: 1,
+    ...(writtenPct === undefined ? {} : { writtenPct }),
+  });
+  it('takes the best over sizes, and differences within one size', () => {
+    const G = 1024 ** 3;
+    const rows = [
+      mk('writeProtect', G, 90),
+      mk('scanReprotect', G, 2, 0),
+      mk('scanReprotect', G, 6, 1), // +4 ns/page over 1% of the pages: 400 ns per written page
+      mk('scanReprotect', G, 50, 100),
+      mk('wpFault', G, 1200),
+      mk('writeProtect', 4 * G, 80),
+      mk('scanReprotect', 4 * G, 1, 0),
+      mk('scanReprotect', 4 * G, 6, 1),
+      mk('scanReprotect', 4 * G, 61, 100),
+      mk('wpFault', 4 * G, 1100),
+    ];
+    const c = costsFromRows(rows, 'here');
+    expect(c.wpWalkNsPerPage).toBe(80);
+    expect(c.scanNsPerPage).toBe(1);
+    expect(c.wpFaultNs).toBe(1100);
+    expect(c.scanNsPerWrittenPage).toBe(48); // min(50-2, 61-1)
+    // 1% of 262144 pages = every 100th = 2622 written pages; 4 ns x 262144 / 2622
+    expect(c.scanNsPerIsolatedWrittenPage).toBeCloseTo((4 * 262144) / 2622, 2);
+    expect(c.measuredOn).toBe('here');
   });
 });
