@@ -9,8 +9,8 @@
  * range with `MAP_SHARED` (default) or `MAP_PRIVATE`, `PROT_READ|PROT_WRITE`, and registered with
  * a userfaultfd in write-protect mode with features WP_ASYNC | WP_UNPOPULATED |
  * WP_HUGETLBFS_SHMEM (spec §10.1). Page `i` of the region is page `i` of the file. Freshly opened:
- * no page of the file has been touched, no PTE exists, nothing is write-protected. Transparent huge
- * pages are not used (shmem THP is off on the reference machine; a backend must not create them).
+ * no page of the file has been touched, no PTE exists, nothing is write-protected. There are no
+ * huge pages (the real backend sets MADV_NOHUGEPAGE; the probe skips if shmem THP is forced).
  *
  * ## Semantics a backend must reproduce (observed on Linux 6.18.44; docs/kernel.md)
  * Each mapped page is in one of four states, per its PTE in the VMA covering it:
@@ -58,10 +58,10 @@
  * when `vecLen` regions are already used, is not reported and the walk stops: `walkEnd` is that
  * page's index; with a reported region cut short by `maxPages`, `walkEnd` is the first page not
  * reported. Otherwise `walkEnd = endPage` (end rounded up). `vecLen = 0` (with vec non-NULL or
- * NULL) reports nothing and walks to the end. Validation order and errnos: struct size != 96,
- * unknown flag bits, unknown category bits in any mask, start not page-aligned, NULL vec with
- * `vecLen > 0` -> EINVAL; `endPage < startPage` -> EFAULT; a zero-length range is ok with no
- * regions and `walkEnd = endPage`.
+ * NULL) reports nothing and walks to the end. Errnos: struct size != 96, unknown flag bits,
+ * unknown category bits in any mask, start not page-aligned, NULL vec with `vecLen > 0` -> EINVAL;
+ * `endPage < startPage` -> EFAULT (when several apply, which one wins is not part of the
+ * contract). A zero-length range is ok with no regions and `walkEnd = endPage`.
  * A WP_MATCHING scan only protects pages it reports.
  *
  * NOT in the comparable contract: `vecLen = 0` together with PM_SCAN_WP_MATCHING. The kernel then
