@@ -299,7 +299,7 @@ function wpPteRun(ptep: number, addr: number, end: number, walk: MmWalk<WpWalk>)
   const lo = k.mem.ptLo;
   const hi = k.mem.ptHi;
   const ss = k.shadowStack;
-  const n = (end - addr) / 4096;
+  const n = ((end - addr) / 4096) | 0; // <= 512: a small integer, not a double loop bound
   // Index-based loop: the address is a double above 2^31, so it is derived only where needed.
   let changed = 0;
   let firstJ = -1;
@@ -338,8 +338,9 @@ function cleanRecordPteRun(ptep: number, addr: number, end: number, walk: MmWalk
   const c = walk.private as CleanWalk;
   const vma = walk.vma!;
   const bitmap = c.bitmap;
-  const n = (end - addr) / 4096;
-  const idx0 = (addr - vma.start) / 4096 + vma.pgoff - c.bitmapPgoff;
+  const n = ((end - addr) / 4096) | 0; // <= 512
+  // Bitmap indices are small integers: `| 0` keeps the per-PTE bit math in int32 registers.
+  const idx0 = ((addr - vma.start) / 4096 + vma.pgoff - c.bitmapPgoff) | 0;
   let changed = 0;
   let firstJ = -1;
   let lastJ = -1;
@@ -349,7 +350,7 @@ function cleanRecordPteRun(ptep: number, addr: number, end: number, walk: MmWalk
     const h = hi[i]!;
     if ((l & PTE_DIRTY) === 0 && (h & PTE_HI_SAVED_DIRTY) === 0) continue; // pteDirty, inline
     lo[i] = mkcleanLo(l);
-    hi[i] = mkcleanHi(h);
+    if ((h & PTE_HI_SAVED_DIRTY) !== 0) hi[i] = mkcleanHi(h); // the high word changes only with SavedDirty
     const idx = idx0 + j;
     bitmap[idx >>> 5]! |= 1 << (idx & 31); // setBit, inline
     changed++;

@@ -84,12 +84,6 @@ function* walkPteRange<P>(walk: MmWalk<P>, tablePfn: number, addr: number, end: 
   const explore = k.explore;
   let i = k.mem.ptSlot[tablePfn]! * 512 + tableIndex(Math.floor(addr / 4096), LEVEL_PTE, k.levels);
   let err = 0;
-  if (!explore && ops.pteRun !== undefined) {
-    // One call per table, not per PTE: no boxed address argument and no indirect call per PTE.
-    err = ops.pteRun(i, addr, end, walk);
-    ptl.unlock();
-    return err;
-  }
   for (; addr < end; addr += 4096, i++) {
     err = pteEntry(i, addr, addr + 4096, walk);
     while (walk.yieldRetry) {
@@ -129,6 +123,7 @@ function* walkLevel<P>(
       ? ops.pteEntry !== undefined
       : ops.pteEntry !== undefined || ops.pmdEntry !== undefined;
   let err = 0;
+  const pteRun = k.explore ? undefined : ops.pteRun; // MmWalkOps.pteRun is a fast-mode-only batch
   while (addr < end) {
     const next = nextBoundary(addr, level, end);
     const i = mem.ptSlot[tablePfn]! * 512 + tableIndex(Math.floor(addr / 4096), level, k.levels);
@@ -164,7 +159,20 @@ function* walkLevel<P>(
       addr = next;
       continue;
     }
-    err = yield* walkLevel(walk, pfn4k(lo, mem.ptHi[i]!), level + 1, addr, next);
+    const child = pfn4k(lo, mem.ptHi[i]!);
+    if (level === LEVEL_PMD && pteRun !== undefined) {
+      // Fast mode: one pteRun call per PTE table (no boxed address and no indirect call per PTE),
+      // and no generator per table while the PTL is uncontended.
+      const ptl = k.ptl(child);
+      if (!ptl.tryLock()) yield* ptl.lock();
+      err = pteRun(
+        mem.ptSlot[child]! * 512 + tableIndex(Math.floor(addr / 4096), LEVEL_PTE, k.levels),
+        addr,
+        next,
+        walk,
+      );
+      ptl.unlock();
+    } else err = yield* walkLevel(walk, child, level + 1, addr, next);
     if (err !== 0) return err;
     addr = next;
   }
