@@ -5,10 +5,13 @@
  */
 import { Command, CommanderError } from 'commander';
 import { register as registerCheck } from './cmd-check.ts';
+import { register as registerDemo } from './cmd-demo.ts';
 import { register as registerKernel } from './cmd-kernel.ts';
 import { register as registerList } from './cmd-list.ts';
 import { register as registerReplay } from './cmd-replay.ts';
+import { register as registerRun } from './cmd-run.ts';
 import { register as registerServe } from './cmd-serve.ts';
+import { register as registerStudy } from './cmd-study.ts';
 import { EXIT_BAD_INPUT, EXIT_SKIP, SkipError, UsageError } from './errors.ts';
 
 const program = new Command();
@@ -21,10 +24,13 @@ program
 
 // Command registrations (one line each; keep sorted).
 registerCheck(program);
+registerDemo(program);
 registerKernel(program);
 registerList(program);
 registerReplay(program);
+registerRun(program);
 registerServe(program);
+registerStudy(program);
 
 try {
   await program.parseAsync(process.argv);

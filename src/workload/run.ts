@@ -70,6 +70,11 @@ export interface RunOptions {
   onProgress?: (done: number, total: number, method: string) => void;
   /** Cost overrides on top of the scenario's `costs`. */
   costs?: Partial<CostParams>;
+  /**
+   * Store counts that end phases (ascending): the cost of each phase is reported in
+   * `MethodResult.phaseCostsNs`, cut at the first sync at or after each boundary.
+   */
+  phaseBoundaries?: readonly number[];
 }
 
 /** A point of a cost series: cost in the interval ending at t (web/src/report.ts CostPoint). */
@@ -119,6 +124,8 @@ export interface MethodResult {
   /** Method of each buffer at the end (gpu), or the defio variant. */
   finalMethods: Record<string, string>;
   modelledNs: number;
+  /** Modelled ns per phase (only with RunOptions.phaseBoundaries; the last phase runs to the end). */
+  phaseCostsNs?: number[];
   cost: CostBreakdown;
   counters: CounterSnapshot;
 }
@@ -204,6 +211,9 @@ class MethodRun {
   private nextSample: number;
   private lastCostNs = 0;
   readonly switches: MethodSwitch[] = [];
+  private readonly phaseCosts: number[] = [];
+  private phaseIdx = 0;
+  private phaseStartNs = 0;
 
   constructor(
     readonly s: Scenario,
@@ -410,6 +420,13 @@ class MethodRun {
     if (this.gpu !== null) this.gpu.submitNow((bo) => this.policies.get(bo)!);
     else this.fb!.fsync();
     this.check();
+    const b = this.o.phaseBoundaries;
+    if (b !== undefined && this.phaseIdx < b.length && this.seq >= b[this.phaseIdx]!) {
+      const c = this.costNow().totalNs;
+      this.phaseCosts.push(c - this.phaseStartNs);
+      this.phaseStartNs = c;
+      while (this.phaseIdx < b.length && this.seq >= b[this.phaseIdx]!) this.phaseIdx++;
+    }
   }
 
   private check(): void {
@@ -471,6 +488,9 @@ class MethodRun {
       methodSwitches: c.methodSwitches,
       finalMethods,
       modelledNs: cost.totalNs,
+      ...(this.o.phaseBoundaries !== undefined
+        ? { phaseCostsNs: [...this.phaseCosts, cost.totalNs - this.phaseStartNs] }
+        : {}),
       cost,
       counters: c.snapshot(),
     };

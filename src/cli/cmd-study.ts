@@ -1,0 +1,74 @@
+/**
+ * `dirtyscope study crossover [--json] [--out DIR] [--quick]`: sweep region size x dirty fraction
+ * x access pattern, report the cheaper tracking method per cell and the regret of vmwgfx's
+ * switching heuristic, and write DIR/crossover.svg (and DIR/crossover.json).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { type CrossoverStudy, crossoverStudy, crossoverSvg } from '../workload/study.ts';
+import { EXIT_OK, UsageError } from './errors.ts';
+import { formatStudy } from './format/run.ts';
+
+export const STUDIES = ['crossover'] as const;
+
+export function runStudyCommand(
+  name: string,
+  a: { json?: boolean; out?: string; quick?: boolean },
+  progress?: (done: number, total: number) => void,
+): { stdout: string; exitCode: number; study: CrossoverStudy } {
+  if (name !== 'crossover') throw new UsageError(`unknown study '${name}' (studies: ${STUDIES.join(', ')})`);
+  const st = crossoverStudy(
+    progress === undefined ? { quick: a.quick === true } : { quick: a.quick === true, onProgress: progress },
+  );
+  let plot: string | null = null;
+  if (a.out !== undefined) {
+    try {
+      mkdirSync(a.out, { recursive: true });
+      plot = join(a.out, 'crossover.svg');
+      writeFileSync(plot, crossoverSvg(st));
+      writeFileSync(join(a.out, 'crossover.json'), `${JSON.stringify(st, null, 1)}\n`);
+    } catch (e) {
+      throw new UsageError(
+        `--out ${a.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      );
+    }
+  }
+  const stdout = a.json === true ? `${JSON.stringify(st)}\n` : formatStudy(st, plot);
+  return { stdout, exitCode: EXIT_OK, study: st };
+}
+
+export function register(program: Command): void {
+  program
+    .command('study')
+    .description('studies over the model: crossover (mkwrite vs pagetable, heuristic regret)')
+    .argument('<name>', 'study name: crossover')
+    .option('--out <dir>', 'write crossover.svg and crossover.json into DIR')
+    .option('--quick', 'a smaller grid (seconds instead of minutes)')
+    .option('--json', 'print the study as one JSON document')
+    .action((name: string, a: { json?: boolean; out?: string; quick?: boolean }) => {
+      let bar: SingleBar | null = null;
+      const progress = process.stderr.isTTY
+        ? (done: number, total: number) => {
+            if (bar === null) {
+              bar = new SingleBar({
+                stream: process.stderr,
+                format: 'study [{bar}] {value}/{total} runs',
+                clearOnComplete: true,
+              });
+              bar.start(total, 0);
+            }
+            bar.update(done);
+          }
+        : undefined;
+      try {
+        const out = runStudyCommand(name, a, progress);
+        (bar as SingleBar | null)?.stop();
+        process.stdout.write(out.stdout);
+        process.exitCode = out.exitCode;
+      } finally {
+        (bar as SingleBar | null)?.stop();
+      }
+    });
+}
