@@ -364,6 +364,19 @@ describe('huge PMDs are skipped, never split, and warned about when writable or 
     expect(k.warnings.some((s) => s.includes('split'))).toBe(false);
   });
 
+  it('a read-only but dirty huge PMD is also warned about (dirty alone suffices) and left dirty', () => {
+    const { k, drv, pmdI } = hugeWorld(false);
+    k.mem.ptLo[pmdI] = (k.mem.ptLo[pmdI]! | PTE_DIRTY) >>> 0;
+    const lo0 = k.mem.ptLo[pmdI]!;
+    const bm = bitmapAlloc(1024);
+    expect(
+      runToCompletion(cleanRecordSharedMappingRange(k, drv.file, 0, 1024, 0, bm, { start: 1024, end: 0 })),
+    ).toBe(2);
+    expect(k.mem.ptLo[pmdI]).toBe(lo0);
+    expect(k.warnings.length).toBe(1);
+    expect(k.warnings[0]).toMatch(/huge/);
+  });
+
   it('a read-only clean huge PMD is skipped silently', () => {
     const { k, drv, pmdI } = hugeWorld(false);
     const lo0 = k.mem.ptLo[pmdI]!;
