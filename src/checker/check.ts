@@ -9,7 +9,7 @@ import { PctScheduler } from './pct.ts';
 import { RandomScheduler } from './random.ts';
 import type { CheckResult, Progress, ReplayResult, Strategy } from './result.ts';
 import { decodeSchedule, encodeSchedule, ScheduleFormatError } from './schedule.ts';
-import { EXEC_ABANDONED, EXEC_VIOLATION, type Scheduler } from './scheduler.ts';
+import { EXEC_ABANDONED, EXEC_OK, EXEC_VIOLATION, type Scheduler } from './scheduler.ts';
 import { shrinkSchedule } from './shrink.ts';
 import { runSchedule } from './trace-run.ts';
 
@@ -29,6 +29,11 @@ export interface CheckOptions {
   readonly seed?: number;
   /** dfs: maximum preemptions per execution (default unbounded). */
   readonly preemptionBound?: number;
+  /**
+   * dfs: iterative preemption bounding (default true): bounds 0, 1, 2, then the full bound
+   * (`preemptionBound` or none), so failures with at most 2 preemptions are found first.
+   */
+  readonly iterativeBounding?: boolean;
   /** dfs: sleep-set partial-order reduction (default true). */
   readonly reduction?: boolean;
   /** pct: bug depth d (default 3). */
@@ -58,6 +63,7 @@ function makeScheduler(strategy: Strategy, opts: CheckOptions, seed: number): Sc
     case 'dfs':
       return new DfsScheduler({
         reduction: opts.reduction ?? true,
+        iterative: opts.iterativeBounding ?? true,
         ...(opts.preemptionBound === undefined ? {} : { preemptionBound: opts.preemptionBound }),
       });
     case 'random':
@@ -95,6 +101,8 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
   let states: Set<string> | null = null;
   let executions = 0;
   let pruned = 0;
+  let repeated = 0;
+  const dfs = sched instanceof DfsScheduler ? sched : null;
   let exhausted = false;
   let reason: string | undefined;
   let failed = false;
@@ -103,8 +111,11 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
     const inst = def.create(variant, { trace: false });
     if (states === null && executions + pruned === 0 && inst.hashState !== undefined) states = new Set();
     const status = exec.run(inst, sched, maxSteps, states);
+    // Iterative bounding re-runs lower levels; count each distinct execution once.
+    const repeat = dfs !== null && status === EXEC_OK && dfs.isRepeat(exec);
     const more = sched.end(status);
     if (status === EXEC_ABANDONED) pruned++;
+    else if (repeat) repeated++;
     else executions++;
     if (status === EXEC_VIOLATION) {
       failed = true;
@@ -146,9 +157,16 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
     maxSteps,
   };
   if (states !== null) result.distinctStates = states.size;
-  if (strategy === 'dfs') {
+  if (dfs !== null) {
     result.reduction = opts.reduction ?? true;
-    if (opts.preemptionBound !== undefined) result.preemptionBound = opts.preemptionBound;
+    result.iterativeBounding = opts.iterativeBounding ?? true;
+    result.repeated = repeated;
+    // Present only if the bound actually cut choices: a pass without it covers every schedule.
+    if (opts.preemptionBound !== undefined && (!exhausted || dfs.boundLimited)) {
+      result.preemptionBound = opts.preemptionBound;
+    }
+    if (!exhausted && !failed && dfs.completedBound >= 0)
+      result.completedPreemptionBound = dfs.completedBound;
   } else {
     result.seed = seed;
     if (strategy === 'pct') result.pctDepth = opts.pctDepth ?? 3;

@@ -19,7 +19,7 @@ export interface Counterexample {
 
 export interface CheckResult {
   /**
-   * pass: dfs explored every schedule (within `preemptionBound` if set) and no property failed;
+   * pass: dfs explored every schedule (within `preemptionBound` if present) and no property failed;
    * fail: a property failed (see counterexample); incomplete: a budget ran out first (random and
    * pct always end this way when they find nothing).
    */
@@ -43,8 +43,14 @@ export interface CheckResult {
   /** Why the verdict is incomplete. */
   reason?: string;
   seed?: number;
+  /** dfs: the bound, present only when it limited the search (pass = all schedules within it). */
   preemptionBound?: number;
+  /** dfs, incomplete: every schedule with at most this many preemptions was explored. */
+  completedPreemptionBound?: number;
   reduction?: boolean;
+  iterativeBounding?: boolean;
+  /** dfs with iterative bounding: executions re-run at a higher level (not in `executions`). */
+  repeated?: number;
   pctDepth?: number;
   counterexample?: Counterexample;
 }

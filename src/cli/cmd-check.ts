@@ -26,6 +26,7 @@ export interface CheckArgs {
   maxSteps?: string;
   pctDepth?: string;
   reduction?: boolean;
+  iterativeBounding?: boolean;
   shrink?: boolean;
   trace?: string;
   json?: boolean;
@@ -110,6 +111,7 @@ export async function runCheckCommand(
     ...optional('maxSteps', parseCount('--max-steps', args.maxSteps)),
     ...optional('pctDepth', pctDepth),
     reduction: args.reduction ?? true,
+    iterativeBounding: args.iterativeBounding ?? true,
     shrink: args.shrink ?? true,
     ...(io.progress === undefined
       ? {}
@@ -172,6 +174,7 @@ export function register(program: Command): void {
     .option('--max-steps <n>', 'steps per execution before reporting a livelock (default 10000)')
     .option('--pct-depth <d>', 'pct: bug depth (default 3)')
     .option('--no-reduction', 'dfs: disable sleep-set partial-order reduction')
+    .option('--no-iterative-bounding', 'dfs: one pass at the full bound instead of bounds 0, 1, 2 first')
     .option('--no-shrink', 'report the counterexample as found, unshrunk')
     .option('--trace <file>', 'write the counterexample trace JSON to FILE')
     .option('--json', 'print the result as one JSON document')

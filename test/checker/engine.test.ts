@@ -25,10 +25,13 @@ describe('dfs interleaving counts', () => {
     // All steps commute: one Mazurkiewicz trace. Sleep sets explore it once; the two other
     // branches (b1 first after a1, b1 first at the root) end with every enabled task asleep.
     const def = makeIndependent(2, 2);
-    const plain = dfs(def, 'mainline', { reduction: false });
+    const plain = dfs(def, 'mainline', { reduction: false, iterativeBounding: false });
     expect(plain).toMatchObject({ verdict: 'pass', executions: 6, pruned: 0 });
-    const reduced = dfs(def, 'mainline');
+    const reduced = dfs(def, 'mainline', { iterativeBounding: false });
     expect(reduced).toMatchObject({ verdict: 'pass', executions: 1, pruned: 2 });
+    // Iterative bounding (default) counts each distinct execution once: same totals.
+    expect(dfs(def, 'mainline', { reduction: false })).toMatchObject({ verdict: 'pass', executions: 6 });
+    expect(dfs(def, 'mainline')).toMatchObject({ verdict: 'pass', executions: 1 });
   });
 
   it('3 tasks x 1 step: 3! = 6 orders; 1 with sleep sets', () => {
@@ -221,9 +224,53 @@ describe('failures', () => {
   });
 });
 
+describe('iterative preemption bounding', () => {
+  it('levels 0, 1, 2 on 2 x 2: 2 + 2 + 2 new executions, the rest repeats', () => {
+    // Level 0: AABB BBAA. Level 1 adds ABBA BAAB (re-running the 2 of level 0). Level 2 adds
+    // ABAB BABA (re-running 4); no choice was cut at level 2, so the search is complete.
+    const r = dfs(makeIndependent(2, 2), 'mainline', { reduction: false });
+    expect(r).toMatchObject({ verdict: 'pass', executions: 6, repeated: 6 });
+    expect(r.preemptionBound).toBeUndefined();
+  });
+
+  it('finds a least-preempting failure first, before any shrinking', () => {
+    for (const [def, variant] of [
+      [makeCounter(3), 'racy'],
+      [deadlock, 'abba'],
+    ] as const) {
+      const icb = dfs(def, variant, { shrink: false });
+      const p = icb.counterexample!.preemptions;
+      // No failure with fewer preemptions exists:
+      if (p > 0) expect(dfs(def, variant, { preemptionBound: p - 1 }).verdict).toBe('pass');
+      const plain = dfs(def, variant, { shrink: false, iterativeBounding: false });
+      expect(p).toBeLessThanOrEqual(plain.counterexample!.preemptions);
+    }
+  });
+
+  it('a pass reports the bound only if the bound cut something', () => {
+    // 2 x 2 needs at most 2 preemptions: bound 5 never cuts, bound 1 does (ABAB, BABA).
+    const def = makeIndependent(2, 2);
+    expect(dfs(def, 'mainline', { reduction: false, preemptionBound: 5 }).preemptionBound).toBeUndefined();
+    expect(dfs(def, 'mainline', { reduction: false, preemptionBound: 1 }).preemptionBound).toBe(1);
+    // With sleep sets every alternative beyond one preemption is asleep anyway: nothing is cut,
+    // so bound 1 is already a complete search.
+    expect(dfs(def, 'mainline', { preemptionBound: 1 }).preemptionBound).toBeUndefined();
+  });
+
+  it('an incomplete search says which bound was fully explored', () => {
+    // 2 x 3 with no reduction: level 0 has 2 executions, level 1 more than 3 new ones.
+    const r = dfs(makeIndependent(2, 3), 'mainline', { reduction: false, maxExecutions: 5 });
+    expect(r).toMatchObject({ verdict: 'incomplete', completedPreemptionBound: 0 });
+  });
+});
+
 describe('budgets', () => {
   it('max executions stops dfs early with verdict incomplete', () => {
-    const r = dfs(makeIndependent(2, 3), 'mainline', { reduction: false, maxExecutions: 5 });
+    const r = dfs(makeIndependent(2, 3), 'mainline', {
+      reduction: false,
+      maxExecutions: 5,
+      iterativeBounding: false,
+    });
     expect(r).toMatchObject({ verdict: 'incomplete', executions: 5 });
     expect(r.reason).toContain('execution budget');
   });

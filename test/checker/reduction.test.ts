@@ -103,6 +103,10 @@ describe('sleep-set reduction', () => {
         expect(a.verdict).toBe('pass');
         expect(b.verdict).toBe('pass');
         expect([...reduced].sort()).toEqual([...full].sort());
+        // The same without iterative preemption bounding (one unbounded pass).
+        const single = new Set<string>();
+        check(makeProgram(tasks, single), 'v', { reduction: true, iterativeBounding: false });
+        expect([...single].sort()).toEqual([...full].sort());
         expect(b.executions).toBeLessThanOrEqual(a.executions);
       }),
       { numRuns: 100 },

@@ -49,6 +49,7 @@ function searchSummary(r: CheckResult): string {
   const parts: string[] = [r.strategy];
   if (r.strategy === 'dfs') {
     parts.push(r.reduction === false ? 'no reduction' : 'sleep sets');
+    if (r.iterativeBounding === true) parts.push('iterative bounding');
     if (r.preemptionBound !== undefined) parts.push(`preemption bound ${r.preemptionBound}`);
   } else {
     parts.push(`seed ${r.seed ?? '?'}`);
@@ -56,6 +57,7 @@ function searchSummary(r: CheckResult): string {
   }
   let s = `${plural(r.executions, 'execution')}`;
   if (r.pruned > 0) s += ` (+${r.pruned.toLocaleString('en-US')} pruned)`;
+  if (r.repeated !== undefined && r.repeated > 0) s += ` (+${r.repeated.toLocaleString('en-US')} repeated)`;
   if (r.distinctStates !== undefined) s += `, ${plural(r.distinctStates, 'distinct state')}`;
   return `${s} in ${ms(r.elapsedMs)} [${parts.join(', ')}]`;
 }
@@ -73,6 +75,11 @@ export function formatCheck(r: CheckResult, opts: { maxEvents?: number } = {}): 
   } else if (r.verdict === 'incomplete') {
     lines.push(`${name}: INCOMPLETE  no violation found, but not every schedule was explored`);
     lines.push(`  ${r.reason ?? ''}`);
+    if (r.completedPreemptionBound !== undefined) {
+      lines.push(
+        `  every schedule with at most ${plural(r.completedPreemptionBound, 'preemption')} was explored without a violation`,
+      );
+    }
     lines.push(`  ${searchSummary(r)}`);
   } else {
     lines.push(`${name}: FAIL  ${r.property ?? '?'}`);
