@@ -71,7 +71,7 @@ const ENTRY_SIZE = [2 ** 48, 2 ** 39, 2 ** 30, 2 ** 21, 4096];
 function nextBoundary(addr: number, level: number, end: number): number {
   const size = ENTRY_SIZE[level]!;
   const b = Math.floor(addr / size) * size + size;
-  return b < end ? b : end;
+  return Math.min(b, end);
 }
 
 /** Walk the PTEs of the table `tablePfn` covering [addr, end) under its PTL. */
