@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Trace } from '../../src/trace/schema.ts';
-import { renderPtes, renderUnits, renderViolation } from '../../web/src/render.ts';
+import { renderPtes, renderUnits, renderViolation, topRows } from '../../web/src/render.ts';
 import { cumulative, ReportFormatError, validateRunReport } from '../../web/src/report.ts';
 import {
   decodeShare,
@@ -125,5 +125,26 @@ describe('panel HTML', () => {
     const html = renderPtes(fixture, m.stateAt(wpIdx));
     expect(html.match(/class="bit[^"]*changed"/g)).toHaveLength(1);
     expect(html).toContain('title="RW = 0 (changed by this event)"');
+  });
+});
+
+describe('row capping', () => {
+  it('keeps the highest-scoring rows in their original order and counts the rest', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 40 }),
+        fc.integer({ min: 0, max: 45 }),
+        (scores, max) => {
+          const items = scores.map((s, i) => ({ s, i }));
+          const { rows, hidden } = topRows(items, max, (x) => x.s);
+          expect(rows.length).toBe(Math.min(max, items.length));
+          expect(hidden).toBe(items.length - rows.length);
+          expect(rows.map((r) => r.i)).toEqual([...rows.map((r) => r.i)].sort((a, b) => a - b));
+          const minKept = Math.min(...rows.map((r) => r.s));
+          const kept = new Set(rows.map((r) => r.i));
+          for (const x of items) if (!kept.has(x.i)) expect(x.s).toBeLessThanOrEqual(minKept);
+        },
+      ),
+    );
   });
 });

@@ -65,12 +65,38 @@ function raw(lo: number, hi: number): string {
   return `${(hi >>> 0).toString(16).padStart(8, '0')}_${(lo >>> 0).toString(16).padStart(8, '0')}`;
 }
 
+/** Rows shown per table; big traces show the most relevant ones and say how many are hidden. */
+export const MAX_ROWS = 200;
+
+/**
+ * The `max` most relevant items (by `score`, higher first; ties: earlier first), in their
+ * original order, plus how many were left out.
+ */
+export function topRows<T>(
+  items: readonly T[],
+  max: number,
+  score: (x: T) => number,
+): { rows: T[]; hidden: number } {
+  if (items.length <= max) return { rows: items.slice(), hidden: 0 };
+  const idx = items.map((_, i) => i);
+  idx.sort((a, b) => score(items[b]!) - score(items[a]!) || a - b);
+  const keep = idx.slice(0, max).sort((a, b) => a - b);
+  return { rows: keep.map((i) => items[i]!), hidden: items.length - max };
+}
+
+function hiddenNote(hidden: number, what: string, which: string): string {
+  return hidden > 0 ? `<p class="dim">${hidden} more ${what} not shown (listed: ${which}).</p>` : '';
+}
+
 export function renderPtes(trace: Trace, v: ViewState): string {
   if (v.ptes.length === 0) return '<p class="dim">No page-table entry touched yet.</p>';
+  const { rows: ptes, hidden } = topRows(v.ptes, MAX_ROWS, (p) =>
+    p.changed.length ? Number.MAX_SAFE_INTEGER : p.lastSeq,
+  );
   const head = PTE_FLAGS.map((f) => `<th scope="col" title="${f.name} (bit ${f.pos})">${f.short}</th>`).join(
     '',
   );
-  const rows = v.ptes.map((p) => {
+  const rows = ptes.map((p) => {
     const bits = PTE_FLAGS.map((f) => {
       const on = ((f.half === 0 ? p.lo : p.hi) >>> f.bit) & 1;
       const ch = p.changed.includes(f.name);
@@ -80,7 +106,7 @@ export function renderPtes(trace: Trace, v: ViewState): string {
     const cls = p.changed.length ? ' class="changed-row"' : '';
     return `<tr${cls} data-addr="${hex(p.addr)}"><td>${esc(mmLabel(trace, p.mm))}</td><td>${addrCell(trace, p.mm, p.addr)}</td><td>${p.level === 4 ? 'PTE' : `L${p.level}`}</td>${bits}<td class="${pfnCh ? 'changed' : ''}"><code>${hex(p.bits.pfn)}</code></td><td><code class="dim">${raw(p.lo, p.hi)}</code>${p.prev ? ` <span class="dim">was <code>${raw(p.prev.lo, p.prev.hi)}</code></span>` : ''}</td></tr>`;
   });
-  return `<table class="data" data-testid="pte-table"><caption class="visually-hidden">Entries with decoded flag bits; changed bits are highlighted</caption><thead><tr><th scope="col">mm</th><th scope="col">address</th><th scope="col">level</th>${head}<th scope="col">PFN</th><th scope="col">raw</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<table class="data" data-testid="pte-table"><caption class="visually-hidden">Entries with decoded flag bits; changed bits are highlighted</caption><thead><tr><th scope="col">mm</th><th scope="col">address</th><th scope="col">level</th>${head}<th scope="col">PFN</th><th scope="col">raw</th></tr></thead><tbody>${rows.join('')}</tbody></table>${hiddenNote(hidden, 'entries', 'the most recently written')}`;
 }
 
 function entryRow(trace: Trace, e: TlbEntryView): string {
@@ -100,8 +126,14 @@ export function renderUnits(trace: Trace, units: UnitView[], emptyText: string):
       const flushed = u.flushedHere
         ? ` <span class="flush-tag">flushed: ${u.flushedHere} dropped</span>`
         : '';
+      // Stale and just-filled entries always make the cut.
+      const { rows, hidden } = topRows(
+        u.entries,
+        MAX_ROWS,
+        (e) => (e.stale ? 2 : 0) + (e.filledHere ? 1 : 0),
+      );
       const body = u.entries.length
-        ? `<table class="data"><thead><tr><th scope="col">mm</th><th scope="col">page</th><th scope="col">PFN</th><th scope="col">write</th><th scope="col">dirty</th><th scope="col">vs PTE</th></tr></thead><tbody>${u.entries.map((e) => entryRow(trace, e)).join('')}</tbody></table>`
+        ? `<table class="data"><thead><tr><th scope="col">mm</th><th scope="col">page</th><th scope="col">PFN</th><th scope="col">write</th><th scope="col">dirty</th><th scope="col">vs PTE</th></tr></thead><tbody>${rows.map((e) => entryRow(trace, e)).join('')}</tbody></table>${hiddenNote(hidden, 'cached entries', 'stale and just-filled first')}`
         : '<p class="dim">empty</p>';
       return `<div class="unit" data-testid="tlb-${esc(u.unit)}"><h4>${esc(u.label)}${flushed}</h4>${body}</div>`;
     })
