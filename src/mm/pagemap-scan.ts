@@ -1,0 +1,461 @@
+/**
+ * The PAGEMAP_SCAN ioctl (spec §10.2) on the simulated kernel: walk [start, end) of one mm with
+ * walkPageRange, classify every page into categories, report runs of matching pages as regions,
+ * and with PM_SCAN_WP_MATCHING write-protect (uffd-wp) the written pages it reports, under the
+ * PTE table's lock, with the TLB flush for the modified span done before that lock is dropped.
+ *
+ * Categories per entry (what the kernel derives from the page tables):
+ * - present PTE: PRESENT; WRITTEN unless it has the uffd-wp bit; FILE if it maps a page-cache
+ *   page (a normal page that is not anonymous);
+ * - uffd-wp marker (userfaultfd.ts): SWAPPED (a marker is a swap-format entry), not WRITTEN;
+ * - empty PTE, or no PTE table at all, in a VMA registered for uffd-wp: WRITTEN (Linux 6.18 with
+ *   the 2026 fixes for unpopulated PTEs and PMD holes; spec §10.2 describes the older behaviour);
+ * - a huge PMD leaf: PRESENT | HUGE, WRITTEN unless uffd-wp, FILE as above;
+ * - every page of a VMA that is WP-async capable with markers: WPALLOWED.
+ * PFNZERO never occurs (the model has no shared zero page), nor SOFT_DIRTY (not compiled in on
+ * the reference machine) or GUARD.
+ *
+ * Output follows the kernel's bounce-buffer logic exactly: a region extends the previous one if
+ * it starts where that ends with equal reported categories; `max_pages` truncates the output and
+ * stops the walk; a region that does not fit in `vec_len` stops it; `walk_end` is where the
+ * output stopped (else `end`). `vec_len = 0` reports nothing, and with PM_SCAN_WP_MATCHING takes
+ * the kernel's "exclusive WP" fast path (every entry of an existing PTE table is protected).
+ *
+ * Validation, in the kernel's order: size (-EINVAL), unknown flags (-EINVAL), unknown category
+ * bits in any mask (-EINVAL), unaligned start (-EINVAL), end < start (-EFAULT), NULL vec with a
+ * non-zero vec_len (-EINVAL). CHECK_WPASYNC on a VMA that is not WP-async capable: -EPERM.
+ */
+import type { KGen } from '../checker/task.ts';
+import { entryHuge, PTE_PRESENT, PTE_UFFD_WP, pfn2m, wrprotectHi, wrprotectLo } from '../hw/pte.ts';
+import type { Kernel } from './kernel.ts';
+import { setPteAt, vmNormalPage } from './memory.ts';
+import { type MmStruct, VM_HUGETLB, VM_PFNMAP, type Vma } from './mm-types.ts';
+import {
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu-notifier.ts';
+import { type MmWalk, type MmWalkOps, PageWalkAction, walkPageRange } from './pagewalk.ts';
+import { flushTlbRange } from './tlbflush.ts';
+import {
+  isUffdWpMarker,
+  PTE_MARKER_UFFD_WP_LO,
+  uffdCtxOf,
+  uffdWpRange,
+  userfaultfdWpAsync,
+  userfaultfdWpUseMarkers,
+} from './userfaultfd.ts';
+
+// Category bits and flags (linux/fs.h values; src/linux/pagemap-scan.ts has the same for the ABI).
+export const PAGE_IS_WPALLOWED = 1 << 0;
+export const PAGE_IS_WRITTEN = 1 << 1;
+export const PAGE_IS_FILE = 1 << 2;
+export const PAGE_IS_PRESENT = 1 << 3;
+export const PAGE_IS_SWAPPED = 1 << 4;
+export const PAGE_IS_PFNZERO = 1 << 5;
+export const PAGE_IS_HUGE = 1 << 6;
+export const PAGE_IS_SOFT_DIRTY = 1 << 7;
+export const PAGE_IS_GUARD = 1 << 8;
+/** Category bits the 6.18 kernel accepts in masks. */
+export const PM_SCAN_CATEGORIES = 0x1ff;
+export const PM_SCAN_WP_MATCHING = 1 << 0;
+export const PM_SCAN_CHECK_WPASYNC = 1 << 1;
+export const PM_SCAN_FLAGS = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+/** sizeof(struct pm_scan_arg). */
+export const PM_SCAN_ARG_SIZE = 96;
+/** Regions in the kernel's bounce buffer (PAGEMAP_WALK_SIZE >> PAGE_SHIFT). */
+export const PM_SCAN_BOUNCE_REGIONS = 512;
+
+const EINVAL = 22;
+const EFAULT = 14;
+const EPERM = 1;
+/** The walk's internal "output full" stop code (-ENOSPC). */
+const ENOSPC = 28;
+
+/** struct pm_scan_arg (inputs). Addresses are plain numbers (user virtual addresses). */
+export interface PmScanArg {
+  size: number;
+  flags: number;
+  start: number;
+  end: number;
+  /** `vec` is NULL. */
+  vecNull: boolean;
+  vecLen: number;
+  /** 0 = unlimited. */
+  maxPages: number;
+  categoryInverted: number;
+  categoryMask: number;
+  categoryAnyofMask: number;
+  returnMask: number;
+}
+
+/** Defaults for a "which pages were written" scan of [start, end). */
+export function pmScanArg(start: number, end: number, over: Partial<PmScanArg> = {}): PmScanArg {
+  return {
+    size: PM_SCAN_ARG_SIZE,
+    flags: 0,
+    start,
+    end,
+    vecNull: false,
+    vecLen: Math.max(1, Math.ceil((end - start) / 4096)),
+    maxPages: 0,
+    categoryInverted: 0,
+    categoryMask: PAGE_IS_WRITTEN,
+    categoryAnyofMask: 0,
+    returnMask: PAGE_IS_WRITTEN,
+    ...over,
+  };
+}
+
+/**
+ * Result: `ret` is the number of regions (>= 0) or -errno. `starts`/`ends`/`categories` hold the
+ * regions (addresses); `walkEnd` is the address the walk got to (`end` if complete).
+ */
+export interface PmScanResult {
+  ret: number;
+  walkEnd: number;
+  starts: number[];
+  ends: number[];
+  categories: number[];
+}
+
+/** Per-call state (struct pagemap_scan_private); one object per ioctl, none per page. */
+interface ScanState {
+  k: Kernel;
+  arg: PmScanArg;
+  wp: boolean;
+  maxPages: number;
+  /** Regions still allowed in total (vec_len left). */
+  vecLeft: number;
+  /** Bounce buffer capacity for the current chunk. */
+  bufCap: number;
+  /** Regions in the current chunk. */
+  bufN: number;
+  /** The open region (last of the output), or curEnd = 0 if none. */
+  curStart: number;
+  curEnd: number;
+  curCat: number;
+  foundPages: number;
+  walkEnd: number;
+  curVmaCategory: number;
+  /** The VMA is registered for uffd-wp: empty entries are WRITTEN. */
+  curVmaUffd: boolean;
+  /** End of the clipped range of the VMA being walked. */
+  vmaEnd: number;
+  /** Span modified under the current PTL, to flush before it is dropped (0/0 = none). */
+  flushStart: number;
+  flushEnd: number;
+  /** Output. */
+  starts: number[];
+  ends: number[];
+  cats: number[];
+}
+
+function isInterestingPage(c: number, a: PmScanArg): boolean {
+  c ^= a.categoryInverted;
+  if ((c & a.categoryMask) !== a.categoryMask) return false;
+  return a.categoryAnyofMask === 0 || (c & a.categoryAnyofMask) !== 0;
+}
+
+/** Append [addr, end) to the bounce buffer; false if a new region is needed and none is left. */
+function pushRange(st: ScanState, cat: number, addr: number, end: number): boolean {
+  if (st.curEnd !== 0 && addr === st.curEnd && cat === st.curCat) {
+    st.curEnd = end;
+    return true;
+  }
+  if (st.curEnd !== 0) {
+    if (st.bufN + 1 >= st.bufCap) return false; // the open region is the last slot
+    flushCur(st);
+  }
+  st.curStart = addr;
+  st.curEnd = end;
+  st.curCat = cat;
+  return true;
+}
+
+/** Move the open region (if non-empty) to the output. */
+function flushCur(st: ScanState): void {
+  if (st.curEnd !== 0 && st.curEnd !== st.curStart) {
+    st.starts.push(st.curStart);
+    st.ends.push(st.curEnd);
+    st.cats.push(st.curCat);
+  }
+  st.curEnd = 0;
+  st.curStart = 0;
+  st.bufN++;
+}
+
+/**
+ * pagemap_scan_output: report [addr, end) with categories `cat`; returns the end actually
+ * reported (== addr if nothing) and sets `st.stop` semantics via the return code through
+ * `st.walkEnd` (non-zero once the output is full).
+ */
+function output(st: ScanState, cat: number, addr: number, end: number): number {
+  if (st.arg.vecLen === 0) return end; // no bounce buffer: nothing is reported
+  cat &= st.arg.returnMask;
+  let nPages = (end - addr) / 4096;
+  let full = false;
+  const total = st.foundPages + nPages;
+  if (total > st.maxPages) {
+    const tooMuch = total - st.maxPages;
+    end -= tooMuch * 4096;
+    nPages -= tooMuch;
+    full = true;
+  }
+  if (!pushRange(st, cat, addr, end)) {
+    end = addr;
+    nPages = 0;
+    full = true;
+  }
+  st.foundPages += nPages;
+  if (full) st.walkEnd = end;
+  return end;
+}
+
+/** Categories of the PTE at flat index `i` (pagemap_page_category plus the VMA's). */
+function pteCategories(st: ScanState, lo: number, hi: number): number {
+  const k = st.k;
+  let c = st.curVmaCategory;
+  if ((lo & PTE_PRESENT) !== 0) {
+    c |= PAGE_IS_PRESENT;
+    if ((lo & PTE_UFFD_WP) === 0) c |= PAGE_IS_WRITTEN;
+    const page = vmNormalPage(k, lo, hi);
+    if (page >= 0 && !k.anonPages.has(page)) c |= PAGE_IS_FILE;
+  } else if (lo !== 0 || hi !== 0) {
+    c |= PAGE_IS_SWAPPED; // the only non-present entry the model has is the uffd-wp marker
+  } else if (st.curVmaUffd) {
+    c |= PAGE_IS_WRITTEN;
+  }
+  return c;
+}
+
+/** make_uffd_wp_pte for the PTE at `i` (caller holds the PTL). */
+function makeUffdWpPte(st: ScanState, vma: Vma, addr: number, i: number): void {
+  const mem = st.k.mem;
+  const lo = mem.ptLo[i]!;
+  const k = st.k;
+  if ((lo & PTE_PRESENT) !== 0) {
+    const hi = mem.ptHi[i]!;
+    // pte_mkuffd_wp: write-protect and set the bit (ptep_modify_prot_start/commit, atomic here)
+    setPteAt(
+      k,
+      vma,
+      addr,
+      i,
+      (wrprotectLo(lo, k.shadowStack) | PTE_UFFD_WP) >>> 0,
+      wrprotectHi(lo, hi, k.shadowStack),
+    );
+  } else if (lo === 0 && mem.ptHi[i] === 0) setPteAt(st.k, vma, addr, i, PTE_MARKER_UFFD_WP_LO, 0);
+  if (st.flushEnd === 0) st.flushStart = addr;
+  st.flushEnd = addr + 4096;
+}
+
+/** flush_tlb_range of the span modified under the current PTL (called before the PTL drops). */
+function flushModified(st: ScanState, vma: Vma): void {
+  if (st.flushEnd !== 0) {
+    flushTlbRange(st.k, vma.mm, st.flushStart, st.flushEnd);
+    st.flushEnd = 0;
+  }
+}
+
+/**
+ * One PTE (the body of pagemap_scan_pmd_entry's loop). Returns 0 to go on, ENOSPC to stop. Does
+ * not flush.
+ */
+function scanPte(st: ScanState, vma: Vma, i: number, addr: number): number {
+  const mem = st.k.mem;
+  const lo = mem.ptLo[i]!;
+  const hi = mem.ptHi[i]!;
+  if (st.wp && st.arg.vecLen === 0) {
+    // exclusive WP fast path (no output vector): protect everything not protected yet
+    if ((lo & PTE_PRESENT) !== 0 ? (lo & PTE_UFFD_WP) === 0 : !isUffdWpMarker(lo, hi))
+      makeUffdWpPte(st, vma, addr, i);
+    return 0;
+  }
+  const c = pteCategories(st, lo, hi);
+  if (!isInterestingPage(c, st.arg)) return 0;
+  const next = output(st, c, addr, addr + 4096);
+  if (next === addr) return ENOSPC;
+  if (st.wp && (c & PAGE_IS_WRITTEN) !== 0) makeUffdWpPte(st, vma, addr, i);
+  return st.walkEnd !== 0 ? ENOSPC : 0;
+}
+
+const scanOps: MmWalkOps<ScanState> = {
+  testWalk(_start: number, end: number, walk: MmWalk<ScanState>): number {
+    const st = walk.private;
+    const vma = walk.vma!;
+    const wpAllowed = userfaultfdWpAsync(vma) && userfaultfdWpUseMarkers(vma);
+    if (!wpAllowed) {
+      if ((st.arg.flags & PM_SCAN_CHECK_WPASYNC) !== 0) return -EPERM;
+      if (st.wp) return 1;
+    }
+    if ((vma.flags & VM_PFNMAP) !== 0) return 1;
+    const cat = wpAllowed ? PAGE_IS_WPALLOWED : 0;
+    const required = st.arg.categoryMask & PAGE_IS_WPALLOWED;
+    if (((cat ^ st.arg.categoryInverted) & required) !== required) return 1;
+    st.curVmaCategory = cat;
+    st.curVmaUffd = uffdCtxOf(vma) !== null && (vma.flags & VM_HUGETLB) === 0;
+    st.vmaEnd = end;
+    return 0;
+  },
+
+  pteHole(addr: number, end: number, depth: number, walk: MmWalk<ScanState>): number {
+    if (depth < 0) return 0; // outside any VMA
+    const st = walk.private;
+    const vma = walk.vma!;
+    const c = st.curVmaCategory | (st.curVmaUffd ? PAGE_IS_WRITTEN : 0);
+    if (!isInterestingPage(c, st.arg)) return 0;
+    const reportedEnd = output(st, c, addr, end);
+    if (reportedEnd !== addr && st.wp) {
+      // uffd_wp_range over the reported hole: allocates the table and installs markers. The
+      // model runs it without scheduling points (a hole has no PTE anyone else could hold).
+      drain(uffdWpRange(st.k, vma, addr, reportedEnd, true));
+    }
+    return st.walkEnd !== 0 ? ENOSPC : 0;
+  },
+
+  pmdEntry(i: number, addr: number, next: number, walk: MmWalk<ScanState>): number {
+    const st = walk.private;
+    const k = st.k;
+    const lo = k.mem.ptLo[i]!;
+    if (!entryHuge(lo)) return 0; // a PTE table: descend
+    const vma = walk.vma!;
+    const hi = k.mem.ptHi[i]!;
+    let c = st.curVmaCategory | PAGE_IS_PRESENT | PAGE_IS_HUGE;
+    if ((lo & PTE_UFFD_WP) === 0) c |= PAGE_IS_WRITTEN;
+    const pfn = pfn2m(lo, hi);
+    if (k.mem.hasStructPage(pfn) && !k.anonPages.has(pfn)) c |= PAGE_IS_FILE;
+    if (!isInterestingPage(c, st.arg)) {
+      walk.action = PageWalkAction.Continue;
+      return 0;
+    }
+    const whole = next - addr === 512 * 4096;
+    const wpThis = st.wp && (c & PAGE_IS_WRITTEN) !== 0;
+    if (wpThis && (!whole || st.foundPages + 512 > st.maxPages)) {
+      // partial write-protect of a huge leaf: split it and redo at PTE level (the walker splits
+      // when descending; the model's split zaps the leaf, see huge.ts)
+      walk.action = PageWalkAction.Subtree;
+      return 0;
+    }
+    walk.action = PageWalkAction.Continue;
+    const end = output(st, c, addr, next);
+    if (end !== addr && wpThis) {
+      setPteAt(
+        k,
+        vma,
+        addr,
+        i,
+        (wrprotectLo(lo, k.shadowStack) | PTE_UFFD_WP) >>> 0,
+        wrprotectHi(lo, hi, k.shadowStack),
+      );
+      flushTlbRange(k, vma.mm, addr, next);
+    }
+    return st.walkEnd !== 0 ? ENOSPC : 0;
+  },
+
+  // explore mode: one PTE at a time, the walker holds the PTL
+  pteEntry(i: number, addr: number, next: number, walk: MmWalk<ScanState>): number {
+    const st = walk.private;
+    const vma = walk.vma!;
+    const err = scanPte(st, vma, i, addr);
+    // last PTE of this table run, or the walk stops here: flush before the walker unlocks
+    if (err !== 0 || next % (512 * 4096) === 0 || next >= st.vmaEnd) flushModified(st, vma);
+    return err;
+  },
+
+  // fast mode: a whole PTE run of one table, PTL held by the walker
+  pteRun(i: number, addr: number, end: number, walk: MmWalk<ScanState>): number {
+    const st = walk.private;
+    const vma = walk.vma!;
+    let err = 0;
+    for (; addr < end; addr += 4096, i++) {
+      err = scanPte(st, vma, i, addr);
+      if (err !== 0) break;
+    }
+    flushModified(st, vma);
+    return err;
+  },
+};
+
+function drain<T>(g: KGen<T>): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * The PAGEMAP_SCAN ioctl on `mm`'s pagemap. See the file comment for the semantics.
+ *
+ * Locking: mmap_lock for read per chunk; the PTL of each PTE table while its entries are
+ * classified and (WP_MATCHING) protected; PROTECTION_VMA notifier start/end around each chunk.
+ */
+export function* pagemapScan(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScanResult> {
+  const fail = (e: number): PmScanResult => ({ ret: -e, walkEnd: 0, starts: [], ends: [], categories: [] });
+  if (a.size !== PM_SCAN_ARG_SIZE) return fail(EINVAL);
+  if (a.flags < 0 || a.flags % 1 !== 0 || hasBitsOutside(a.flags, PM_SCAN_FLAGS)) return fail(EINVAL);
+  for (const m of [a.categoryInverted, a.categoryMask, a.categoryAnyofMask, a.returnMask])
+    if (hasBitsOutside(m, PM_SCAN_CATEGORIES)) return fail(EINVAL);
+  if (a.start % 4096 !== 0) return fail(EINVAL);
+  if (a.end < a.start) return fail(EFAULT);
+  if (a.vecNull && a.vecLen !== 0) return fail(EINVAL);
+  const end = Math.ceil(a.end / 4096) * 4096;
+  const wp = (a.flags & PM_SCAN_WP_MATCHING) !== 0;
+  const st: ScanState = {
+    k,
+    arg: a,
+    wp,
+    maxPages: a.maxPages === 0 ? Number.POSITIVE_INFINITY : a.maxPages,
+    vecLeft: a.vecLen,
+    bufCap: 0,
+    bufN: 0,
+    curStart: 0,
+    curEnd: 0,
+    curCat: 0,
+    foundPages: 0,
+    walkEnd: 0,
+    curVmaCategory: 0,
+    curVmaUffd: false,
+    vmaEnd: 0,
+    flushStart: 0,
+    flushEnd: 0,
+    starts: [],
+    ends: [],
+    cats: [],
+  };
+  let nOut = 0;
+  let ret = 0;
+  for (let walkStart = a.start; walkStart < end; walkStart = st.walkEnd) {
+    st.bufCap = Math.min(st.vecLeft, PM_SCAN_BOUNCE_REGIONS);
+    st.bufN = 0;
+    st.walkEnd = 0;
+    const before = st.starts.length;
+    if (k.explore || !mm.mmapLock.tryDownRead()) yield* mm.mmapLock.downRead();
+    const range = wp ? mmuNotifierRangeInit('PROTECTION_VMA', mm, walkStart, end) : null;
+    if (range !== null) yield* mmuNotifierInvalidateRangeStart(k, range);
+    ret = yield* walkPageRange(k, mm, walkStart, end, scanOps, st);
+    if (range !== null) yield* mmuNotifierInvalidateRangeEnd(k, range);
+    mm.mmapLock.upRead();
+    // pagemap_scan_flush_buffer
+    if (st.curEnd !== 0) flushCur(st);
+    const n = st.starts.length - before;
+    nOut += n;
+    st.vecLeft -= n;
+    if (ret !== ENOSPC) break;
+    if (st.vecLeft === 0 || st.foundPages === st.maxPages) break;
+  }
+  if (ret !== 0 && ret !== ENOSPC) return fail(-ret);
+  return {
+    ret: nOut,
+    walkEnd: st.walkEnd === 0 ? end : st.walkEnd,
+    starts: st.starts,
+    ends: st.ends,
+    categories: st.cats,
+  };
+}
+
+/** `x` has a bit outside `allowed` (both non-negative integers up to 2^53). */
+function hasBitsOutside(x: number, allowed: number): boolean {
+  if (x < 0 || !Number.isInteger(x)) return true;
+  return x > 0xffffffff ? true : ((x >>> 0) & ~allowed) !== 0;
+}
