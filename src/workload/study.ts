@@ -102,28 +102,44 @@ const STORES_PER_PAGE = 4;
 const CPUS = 2;
 const PATTERNS: StudyPattern[] = ['random', 'sequential'];
 
-function cellScenario(pattern: StudyPattern, pages: number, dirty: number, rounds: number): Scenario {
+/**
+ * One cell: the application first fills the whole region once (as it would when uploading a
+ * buffer: every PTE is populated afterwards, so scans see the whole region), then writes
+ * `dirty` pages per consumer round. Only the rounds after the fill are priced.
+ */
+function cellScenario(
+  pattern: StudyPattern,
+  pages: number,
+  dirty: number,
+  rounds: number,
+): { s: Scenario; fill: number } {
   const perRound = dirty * STORES_PER_PAGE;
-  const workload: Scenario['workload'] =
+  const fill = Math.ceil(pages / perRound) * perRound;
+  const measured: Extract<Scenario['workload'], { pattern: 'phases' }>['phases'][number] =
     pattern === 'random'
-      ? { pattern: 'sparse', pagesPerPhase: dirty, stores: perRound * rounds, syncEvery: perRound }
+      ? { pattern: 'sparse', pagesPerPhase: dirty, phaseStores: perRound, stores: perRound * rounds }
       : {
           pattern: 'sequential',
           start: 0,
           length: dirty,
           storesPerPage: STORES_PER_PAGE,
           stores: perRound * rounds,
-          syncEvery: perRound,
         };
-  return {
+  const s: Scenario = {
     version: 1,
     name: `cell-${pattern}-${pages}-${dirty}`,
     seed: pages * 7919 + dirty,
     machine: { cpus: CPUS },
     buffers: [{ name: 'bo', pages }],
-    workload,
+    workload: {
+      pattern: 'phases',
+      phases: [{ pattern: 'sequential', start: 0, length: pages, storesPerPage: 1, stores: fill }, measured],
+      stores: fill + perRound * rounds,
+      syncEvery: perRound,
+    },
     consumer: 'gpu',
   };
+  return { s, fill };
 }
 
 function runCell(
@@ -134,14 +150,13 @@ function runCell(
   maxStores: number,
 ): StudyCell {
   const dirty = Math.max(1, Math.round(pages * fraction));
-  // big dense cells get fewer rounds (at least 2: the first round also pays the initial faults)
+  // big dense cells get fewer rounds
   const rounds = Math.max(2, Math.min(maxRounds, Math.floor(maxStores / (dirty * STORES_PER_PAGE))));
-  const r = runScenarioSync(cellScenario(pattern, pages, dirty, rounds), {
-    methods: ['mkwrite', 'pagetable'],
-  });
+  const { s, fill } = cellScenario(pattern, pages, dirty, rounds);
+  const r = runScenarioSync(s, { methods: ['mkwrite', 'pagetable'], phaseBoundaries: [fill] });
   if (!r.ok) throw new Error(`study cell ${pattern}/${pages}/${dirty}: writes were missed`);
-  const mk = r.methods[0]!.modelledNs / rounds;
-  const pt = r.methods[1]!.modelledNs / rounds;
+  const mk = r.methods[0]!.phaseCostsNs![1]! / rounds;
+  const pt = r.methods[1]!.phaseCostsNs![1]! / rounds;
   const best = mk <= pt ? 'mkwrite' : 'pagetable';
   return {
     pattern,
