@@ -16,8 +16,9 @@ import {
   PTE_SPECIAL,
   PTE_USER,
 } from '../../src/hw/pte.ts';
+import { TLBF_WRITABLE } from '../../src/hw/tlb.ts';
 import { Kernel, KTask } from '../../src/mm/kernel.ts';
-import { storeFast, userLoad8 } from '../../src/mm/memory.ts';
+import { storeFast, userLoad8, userStore8 } from '../../src/mm/memory.ts';
 import type { MmStruct, Vma } from '../../src/mm/mm-types.ts';
 import { mmCreate, switchMm } from '../../src/mm/mmap.ts';
 import { folioMkclean, mappingWrprotectRange, pfnMkcleanRange } from '../../src/mm/rmap.ts';
@@ -131,6 +132,34 @@ describe('mapping_wrprotect_range', () => {
     for (const p of [3, 5, 7]) s(0, va, p);
     s(1, vb, 6);
     expect(drv.pfnMkwriteCalls - m0).toBe(4);
+  });
+});
+
+describe('mapping_wrprotect_range in explore mode', () => {
+  it('never exposes a read-only PTE while a CPU still caches it writable (flush under the PTL, same step)', () => {
+    const w = world({ explore: true });
+    w.k.setCurrent(w.cpuTasks[0]!);
+    for (const p of [4, 5, 6])
+      expect(runToCompletion(userStore8(w.k, w.k.cpus[0]!, w.a, addrOf(w.va, p), 1))).toBe(0);
+    const pfns = [4, 5, 6].map((p) => w.file.pages.get(p)!);
+    const t = new KTask('fbdefio', -1);
+    // One call per page (the pages are not physically contiguous); check after every step.
+    for (let j = 0; j < 3; j++) {
+      const g = mappingWrprotectRange(w.k, w.file, 4 + j, pfns[j]!, 1);
+      for (;;) {
+        w.k.setCurrent(t);
+        const r = g.next();
+        for (const p of [4, 5, 6]) {
+          const addr = addrOf(w.va, p);
+          const s = w.k.cpus[0]!.tlb.peek(w.a.id, addr / 4096);
+          if (!rw(pte(w.k, w.a, addr)) && s >= 0) expect(w.k.cpus[0]!.tlb.flags[s]! & TLBF_WRITABLE).toBe(0);
+        }
+        if (r.done) {
+          expect(r.value).toBe(1);
+          break;
+        }
+      }
+    }
   });
 });
 
