@@ -29,6 +29,14 @@ function reserved<T>(s: BoSystem, bo: BufferObject, body: () => KGen<T>): T {
   );
 }
 
+/** Run a plain (non-generator) tracker operation with the BO reserved. */
+function locked(s: BoSystem, bo: BufferObject, body: () => void): void {
+  reserved(s, bo, function* () {
+    yield* [];
+    body();
+  });
+}
+
 function add(s: BoSystem, bo: BufferObject, policy: MethodPolicy = 'auto'): void {
   reserved(s, bo, () => s.dev.dirtyAdd(bo, policy));
 }
@@ -76,13 +84,9 @@ describe('bo-dirty: creation', () => {
     add(s, bo);
     add(s, bo);
     expect(bo.dirty!.refCount).toBe(2);
-    reserved(s, bo, function* () {
-      s.dev.dirtyRelease(bo);
-    });
+    locked(s, bo, () => s.dev.dirtyRelease(bo));
     expect(bo.dirty).not.toBeNull();
-    reserved(s, bo, function* () {
-      s.dev.dirtyRelease(bo);
-    });
+    locked(s, bo, () => s.dev.dirtyRelease(bo));
     expect(bo.dirty).toBeNull();
   });
 
@@ -203,9 +207,7 @@ describe('bo-dirty: switching heuristic', () => {
   function round(s: BoSystem, bo: BufferObject, whole: BoResource, pages: number): void {
     for (let p = 0; p < pages; p++) boStore(s, 0, 0, p, 1);
     scan(s, bo);
-    reserved(s, bo, function* () {
-      s.dev.transferToRes(bo, whole);
-    });
+    locked(s, bo, () => s.dev.transferToRes(bo, whole));
   }
 
   it('10% rule, integer arithmetic: 10 of 100 pages is not > 10; 11 is', () => {
@@ -278,15 +280,11 @@ describe('bo-dirty: resources consume bits', () => {
     expect([d.start, d.end]).toEqual([2, 26]);
     const logA: [number, number][] = [];
     const logB: [number, number][] = [];
-    reserved(s, bo, function* () {
-      s.dev.transferToRes(bo, res('A', 0, 10, logA));
-    });
+    locked(s, bo, () => s.dev.transferToRes(bo, res('A', 0, 10, logA)));
     expect(logA).toEqual([[2, 6]]);
     expect([d.start, d.end]).toEqual([10, 26]); // A covered start: start = A's end
     expect(bits(bo)).toEqual([20, 21, 25]);
-    reserved(s, bo, function* () {
-      s.dev.transferToRes(bo, res('B', 10, 30, logB));
-    });
+    locked(s, bo, () => s.dev.transferToRes(bo, res('B', 10, 30, logB)));
     expect(logB).toEqual([
       [20, 22],
       [25, 26],
@@ -298,14 +296,10 @@ describe('bo-dirty: resources consume bits', () => {
 
   it('a resource in the middle shrinks no edge; one covering the end moves end to its start', () => {
     const { s, bo, d } = withBits('mainline', [1, 30, 50]);
-    reserved(s, bo, function* () {
-      s.dev.clearRes(bo, res('mid', 20, 20));
-    });
+    locked(s, bo, () => s.dev.clearRes(bo, res('mid', 20, 20)));
     expect(bits(bo)).toEqual([1, 50]);
     expect([d.start, d.end]).toEqual([1, 51]);
-    reserved(s, bo, function* () {
-      s.dev.clearRes(bo, res('tail', 45, 19));
-    });
+    locked(s, bo, () => s.dev.clearRes(bo, res('tail', 45, 19)));
     expect(bits(bo)).toEqual([1]);
     expect([d.start, d.end]).toEqual([1, 45]);
   });
@@ -314,9 +308,7 @@ describe('bo-dirty: resources consume bits', () => {
     for (const variant of ['mainline', 'transfer-max-bug'] as const) {
       const { s, bo } = withBits(variant, [3, 15]);
       const logA: [number, number][] = [];
-      reserved(s, bo, function* () {
-        s.dev.transferToRes(bo, res('A', 0, 10, logA));
-      });
+      locked(s, bo, () => s.dev.transferToRes(bo, res('A', 0, 10, logA)));
       if (variant === 'mainline') {
         expect(bits(bo)).toEqual([15]);
         expect(logA).toEqual([[3, 4]]);
@@ -332,9 +324,7 @@ describe('bo-dirty: resources consume bits', () => {
 
   it('dirtyClear drops everything', () => {
     const { s, bo } = withBits('mainline', [0, 63]);
-    reserved(s, bo, function* () {
-      s.dev.dirtyClear(bo);
-    });
+    locked(s, bo, () => s.dev.dirtyClear(bo));
     expect(bits(bo)).toEqual([]);
     expect(s.dev.isDirty(bo)).toBe(false);
   });
