@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type BenchRow, costsFromRows, fitSize, writtenPages } from '../../src/linux/kernel-bench.ts';
+import { isComparable, type TrackingOp } from '../../src/linux/ops.ts';
 import {
   CATEGORY_NAMES,
   categoryNames,
@@ -142,5 +143,22 @@ describe('cost figures from rows (pure)', () => {
     // 1% of 262144 pages = every 100th = 2622 written pages; 4 ns x 262144 / 2622
     expect(c.scanNsPerIsolatedWrittenPage).toBeCloseTo((4 * 262144) / 2622, 2);
     expect(c.measuredOn).toBe('here');
+  });
+});
+
+describe('operation vocabulary', () => {
+  it('only the vecLen-0 WP_MATCHING scan is outside the comparable contract', () => {
+    const scan = (vecLen: number, flags: number): TrackingOp => ({
+      k: 'scan',
+      req: { startPage: 0, endPage: 4, vecLen, flags },
+    });
+    expect([scan(0, 1), scan(0, 3), scan(0, 0), scan(0, 2), scan(1, 1)].map(isComparable)).toEqual([
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
+    expect(isComparable({ k: 'wp', s: 0, n: 0 })).toBe(true);
   });
 });

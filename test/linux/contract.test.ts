@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { applyOp, isComparable, observe, type TrackingOp } from '../../src/linux/ops.ts';
 import {
   PAGE_IS_FILE,
   PAGE_IS_PRESENT,
@@ -18,19 +19,13 @@ import {
 } from '../../src/linux/pagemap-scan.ts';
 import { probeKernel, skipReason } from '../../src/linux/probe.ts';
 import { KernelBackend } from '../../src/linux/real-backend.ts';
-import type { Prot, Region, ScanRequest } from '../../src/linux/tracking.ts';
+import type { Prot } from '../../src/linux/tracking.ts';
 import { RefBackend } from './contract-ref.ts';
 import { defineTrackingSuite } from './suite.ts';
 
 defineTrackingSuite('reference', () => new RefBackend());
 
-type Op =
-  | { k: 'store'; p: number; v: number }
-  | { k: 'load'; p: number }
-  | { k: 'fill'; s: number; n: number }
-  | { k: 'wp' | 'unprotect' | 'dontneed' | 'unmap' | 'remap'; s: number; n: number }
-  | { k: 'mprotect'; s: number; n: number; prot: Prot }
-  | { k: 'scan'; req: ScanRequest };
+type Op = TrackingOp;
 
 function opArb(pages: number): fc.Arbitrary<Op> {
   const page = fc.integer({ min: 0, max: pages - 1 });
@@ -53,8 +48,8 @@ function opArb(pages: number): fc.Arbitrary<Op> {
       vecLen: fc.oneof(fc.constant(pages), fc.integer({ min: 0, max: 12 })),
     })
     // vecLen 0 with WP_MATCHING is the kernel's fast path, outside the comparable contract
-    .filter((x) => !(x.vecLen === 0 && x.flags & PM_SCAN_WP_MATCHING))
-    .map(({ r, ...rest }): Op => ({ k: 'scan', req: { startPage: r.s, endPage: r.s + r.n, ...rest } }));
+    .map(({ r, ...rest }): Op => ({ k: 'scan', req: { startPage: r.s, endPage: r.s + r.n, ...rest } }))
+    .filter(isComparable);
   return fc.oneof(
     {
       weight: 4,
@@ -79,47 +74,6 @@ function opArb(pages: number): fc.Arbitrary<Op> {
   );
 }
 
-/** Apply `op`; returns a comparable outcome (thrown access errors become data). */
-function apply(r: Region, op: Op): unknown {
-  try {
-    switch (op.k) {
-      case 'store':
-        r.store(op.p, op.p % r.pageSize, op.v);
-        return 'ok';
-      case 'load':
-        return r.load(op.p, op.p % r.pageSize);
-      case 'fill':
-        r.fill(op.s, op.n, 7);
-        return 'ok';
-      case 'wp':
-        return r.armWriteProtect(op.s, op.n);
-      case 'unprotect':
-        return r.unprotect(op.s, op.n);
-      case 'dontneed':
-        return r.dontneed(op.s, op.n);
-      case 'unmap':
-        return r.unmap(op.s, op.n);
-      case 'remap':
-        return r.remap(op.s, op.n);
-      case 'mprotect':
-        return r.mprotect(op.s, op.n, op.prot);
-      case 'scan':
-        return r.scan(op.req);
-    }
-  } catch (e) {
-    if (e instanceof Error && e.name === 'Error' && /page \d+:/.test(e.message))
-      return `access: ${e.message}`;
-    throw e;
-  }
-}
-
-/** Everything observable at once: categories of every mapped page, and protections. */
-function snapshot(r: Region): unknown {
-  const scan = r.scan({ startPage: 0, endPage: r.pages, categoryMask: 0, returnMask: PM_SCAN_CATEGORIES });
-  const prots = Array.from({ length: r.pages }, (_, p) => r.protOf(p));
-  return { scan, prots };
-}
-
 const reason = skipReason(probeKernel());
 
 describe.skipIf(reason !== null)(`contract vs kernel${reason ? ` [SKIP: ${reason}]` : ''}`, () => {
@@ -139,8 +93,8 @@ describe.skipIf(reason !== null)(`contract vs kernel${reason ? ` [SKIP: ${reason
           try {
             for (let i = 0; i < ops.length; i++) {
               const op = ops[i]!;
-              expect(apply(k, op), `step ${i}: ${JSON.stringify(op)}`).toEqual(apply(m, op));
-              expect(snapshot(k), `after step ${i}: ${JSON.stringify(op)}`).toEqual(snapshot(m));
+              expect(applyOp(k, op), `step ${i}: ${JSON.stringify(op)}`).toEqual(applyOp(m, op));
+              expect(observe(k), `after step ${i}: ${JSON.stringify(op)}`).toEqual(observe(m));
             }
           } finally {
             k.close();
