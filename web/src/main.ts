@@ -106,10 +106,10 @@ function render(): void {
   put('violation', vh);
   viol.classList.toggle('here', v.violationHere !== null);
   scrubber.value = String(pos);
-  const text = `Event ${pos} of ${model.length - 1}, scheduler step ${v.step}`;
+  const text = `Event ${pos} of 0 to ${model.length - 1}, scheduler step ${v.step}`;
   scrubber.setAttribute('aria-valuetext', v.event ? `${text}: ${v.description}` : 'Initial state');
   $('position').textContent =
-    pos < 0 ? `start / ${model.length}` : `${pos} / ${model.length - 1} · step ${v.step}`;
+    pos < 0 ? `start · ${model.length} events` : `#${pos} of #0–#${model.length - 1} · step ${v.step}`;
   hooks.position = pos;
 }
 

@@ -55,7 +55,7 @@ export function renderNow(trace: Trace, v: ViewState): string {
       ? ` — <a href="${SPEC_URL}#${v.spec.anchor}" data-testid="spec-link" target="_blank" rel="noopener">spec §${esc(v.spec.section)} ${esc(v.spec.title)}</a>`
       : '';
     parts.push(
-      `<p>Event ${v.index} of ${v.total} · scheduler step ${v.step} · task <strong>${esc(v.task)}</strong>${v.cpu >= 0 ? ` on CPU ${v.cpu}` : ''} · in ${fn}${spec}</p>`,
+      `<p>Event #${v.index} (events #0–#${v.total - 1}) · scheduler step ${v.step} · task <strong>${esc(v.task)}</strong>${v.cpu >= 0 ? ` on CPU ${v.cpu}` : ''} · in ${fn}${spec}</p>`,
     );
   } else parts.push(`<p>${trace.events.length} events. Press <kbd>→</kbd> to apply the first.</p>`);
   return parts.join('');
