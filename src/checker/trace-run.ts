@@ -53,7 +53,10 @@ export function runSchedule(
 function buildTrace(model: string, variant: string, inst: ModelInstance, exec: Executor): Trace {
   const sink = inst.trace ?? new TraceSink();
   const v = exec.violation;
-  if (v !== null) {
+  const last = sink.events.at(-1);
+  // A model may record the violation itself; then it is not appended a second time.
+  const recorded = last !== undefined && last.kind === 'violation' && last.property === v?.property;
+  if (v !== null && !recorded) {
     if (exec.violationTask >= 0) {
       sink.ctx = inst.tasks[exec.violationTask]!.ctx;
       sink.step = exec.steps - 1;

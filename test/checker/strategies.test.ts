@@ -153,3 +153,29 @@ describe('pct', () => {
     expect(fails).toBeLessThan(20);
   });
 });
+
+describe('counterexample traces', () => {
+  it('end with exactly one violation event, also when the model records it itself', () => {
+    const racy = makeCounter(2);
+    const selfReporting: ModelDef = {
+      ...racy,
+      create(variant, opts) {
+        const inst = racy.create(variant, opts);
+        return {
+          ...inst,
+          checkFinal: () => {
+            const v = inst.checkFinal();
+            if (v !== null) inst.trace?.emit({ kind: 'violation', property: v.property, message: v.message });
+            return v;
+          },
+        };
+      },
+    };
+    for (const def of [racy, selfReporting]) {
+      const trace = check(def, 'racy').counterexample!.trace;
+      expect(trace.events.filter((e) => e.kind === 'violation')).toHaveLength(1);
+      expect(trace.events.at(-1)).toMatchObject({ kind: 'violation', property: 'no-lost-update' });
+      expect(trace).toMatchObject({ verdict: 'fail', property: 'no-lost-update' });
+    }
+  });
+});

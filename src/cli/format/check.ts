@@ -144,12 +144,17 @@ export function formatEvent(e: TraceEvent): string {
   return `s${String(e.step).padEnd(4)} ${where.padEnd(14)} ${e.fn.padEnd(22)} ${e.kind.padEnd(12)} ${fields.join(' ')}`.trimEnd();
 }
 
-/** The events of a trace, one per line; long traces keep the last `maxEvents` (default 60). */
+/**
+ * The events of a trace, one per line. Setup events (task "init", before the first scheduled
+ * step) are summarised in one line; long traces keep the last `maxEvents` (default 60).
+ */
 export function formatTrace(t: Trace, opts: { indent?: string; maxEvents?: number } = {}): string {
   const indent = opts.indent ?? '';
   const max = opts.maxEvents ?? 60;
-  const evs = t.events;
+  const evs = t.events.filter((e) => e.task !== 'init');
+  const setup = t.events.length - evs.length;
   const lines: string[] = [];
+  if (setup > 0) lines.push(`${indent}(${setup} setup events before the first step not shown)`);
   const from = Math.max(0, evs.length - max);
   if (from > 0) lines.push(`${indent}... ${from} earlier events (full trace: replay with --trace FILE)`);
   for (let i = from; i < evs.length; i++) lines.push(indent + formatEvent(evs[i]!));
