@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { register as registerCheck } from './cmd-check.ts';
 import { register as registerDemo } from './cmd-demo.ts';
 import { register as registerKernel } from './cmd-kernel.ts';
+import { register as registerKernelDiff } from './cmd-kernel-diff.ts';
 import { register as registerList } from './cmd-list.ts';
 import { register as registerReplay } from './cmd-replay.ts';
 import { register as registerRun } from './cmd-run.ts';
@@ -26,6 +27,7 @@ program
 registerCheck(program);
 registerDemo(program);
 registerKernel(program);
+registerKernelDiff(program);
 registerList(program);
 registerReplay(program);
 registerRun(program);
