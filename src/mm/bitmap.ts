@@ -46,7 +46,7 @@ export function findNextBit(map: Uint32Array, size: number, offset: number): num
       continue;
     }
     i += 31 - Math.clz32(w & -w);
-    return i < size ? i : size;
+    return Math.min(i, size);
   }
   return size;
 }
