@@ -55,8 +55,18 @@ export interface CrossoverStudy {
   dirtyFractions: number[];
   patterns: StudyPattern[];
   cells: StudyCell[];
-  /** Per pattern and region size: the dirty fraction where PAGETABLE becomes cheaper (log interpolation), or null. */
-  crossoverByPattern: Record<string, { pages: number; fraction: number | null }[]>;
+  /**
+   * Per pattern and region size: the dirty fraction where PAGETABLE becomes cheaper (log
+   * interpolation between grid points), or null with `where` saying which method won everywhere.
+   */
+  crossoverByPattern: Record<
+    string,
+    {
+      pages: number;
+      fraction: number | null;
+      where: 'crossover' | 'pagetable-everywhere' | 'mkwrite-everywhere';
+    }[]
+  >;
   regret: {
     scenarios: RegretScenario[];
     meanRegret: number;
@@ -93,10 +103,10 @@ const FULL = {
   maxStoresPerCell: 400_000,
 };
 const QUICK = {
-  regionPages: [64, 2048, 65536],
-  dirtyFractions: [0.0005, 0.002, 0.01, 0.05, 0.25, 1],
-  rounds: 4,
-  maxStoresPerCell: 100_000,
+  regionPages: [64, 1024, 16384],
+  dirtyFractions: [0.001, 0.01, 0.1, 1],
+  rounds: 3,
+  maxStoresPerCell: 40_000,
 };
 const STORES_PER_PAGE = 4;
 const CPUS = 2;
@@ -171,8 +181,11 @@ function runCell(
   };
 }
 
-/** Fraction where log(mk/pt) crosses 0 between grid points (log-log interpolation), or null. */
-function crossoverFraction(cells: StudyCell[]): number | null {
+/** Where log(mk/pt) crosses 0 going up the fractions (log-log interpolation). */
+function crossoverFraction(cells: StudyCell[]): {
+  fraction: number | null;
+  where: 'crossover' | 'pagetable-everywhere' | 'mkwrite-everywhere';
+} {
   for (let i = 1; i < cells.length; i++) {
     const a = cells[i - 1]!;
     const b = cells[i]!;
@@ -180,13 +193,15 @@ function crossoverFraction(cells: StudyCell[]): number | null {
     const lb = Math.log(b.mkwriteNs / b.pagetableNs);
     if (la <= 0 && lb > 0) {
       const t = la === lb ? 0 : -la / (lb - la);
-      return Math.exp(
+      const f = Math.exp(
         Math.log(a.dirtyFraction) + t * (Math.log(b.dirtyFraction) - Math.log(a.dirtyFraction)),
       );
+      return { fraction: f, where: 'crossover' };
     }
   }
-  if (cells.length > 0 && cells[0]!.mkwriteNs > cells[0]!.pagetableNs) return cells[0]!.dirtyFraction; // at or below the grid
-  return null;
+  if (cells.every((c) => c.best === 'pagetable')) return { fraction: null, where: 'pagetable-everywhere' };
+  if (cells.every((c) => c.best === 'mkwrite')) return { fraction: null, where: 'mkwrite-everywhere' };
+  return { fraction: null, where: 'crossover' };
 }
 
 interface PhaseDef {
@@ -320,7 +335,7 @@ export function crossoverStudy(o: StudyOptions = {}): CrossoverStudy {
   for (const pattern of PATTERNS)
     crossoverByPattern[pattern] = g.regionPages.map((pages) => ({
       pages,
-      fraction: crossoverFraction(cells.filter((c) => c.pattern === pattern && c.pages === pages)),
+      ...crossoverFraction(cells.filter((c) => c.pattern === pattern && c.pages === pages)),
     }));
   const scenarios = defs.map((d) => {
     const r = runRegret(d);

@@ -125,7 +125,7 @@ export function formatDemo(d: DemoResult): string {
     if (s.consumer === 'display') {
       const m = r.methods[0]!;
       out.push(
-        `  In short: ${num(m.wpFaults + m.faults - m.wpFaults)} faults queued pages for the delayed work; the display received ` +
+        `  In short: ${num(m.faults)} faults queued pages for the delayed work; the display received ` +
           `${num(m.tracked)} page copies (${bytes(m.bytesCopied)}) and matches the screen.`,
       );
     }
@@ -162,7 +162,20 @@ export function formatStudy(st: CrossoverStudy, plotPath: string | null): string
     const x = st.crossoverByPattern[pat];
     if (x !== undefined)
       out.push(
-        `  ${pat}: ${x.map((c) => `${c.pages} pages -> crossover near ${c.fraction === null ? 'none in range' : `${(c.fraction * 100).toFixed(1)}%`}`).join('; ')}`,
+        `  ${pat}: ${x
+          .map(
+            (c) =>
+              `${c.pages} pages: ${
+                c.fraction !== null
+                  ? `crossover near ${(c.fraction * 100).toPrecision(2)}%`
+                  : c.where === 'pagetable-everywhere'
+                    ? `pagetable cheaper at every fraction (>= ${(st.dirtyFractions[0]! * 100).toPrecision(2)}%)`
+                    : c.where === 'mkwrite-everywhere'
+                      ? 'mkwrite cheaper at every fraction'
+                      : 'mixed'
+              }`,
+          )
+          .join('; ')}`,
       );
   }
   out.push('');
