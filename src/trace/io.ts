@@ -7,7 +7,7 @@
  * lazily so importing this module never pulls Node built-ins into a web bundle.
  */
 import { z } from 'zod';
-import { TRACE_VERSION, type Trace } from './schema.ts';
+import { TRACE_VERSION, type Trace, type TraceEventKind } from './schema.ts';
 
 /** A trace that cannot be read or does not match the schema; one-line message. */
 export class TraceFormatError extends Error {}
@@ -114,6 +114,16 @@ const eventSchema = z.discriminatedUnion('kind', [
     pages: z.array(z.number()).optional(),
   }),
 ]);
+
+// Compile-time guard: the validated event kinds are exactly schema.ts's kinds (a kind added
+// there without a zod schema here fails `tsc`).
+type ValidatedKind = z.infer<typeof eventSchema>['kind'];
+const kindsMatch: [ValidatedKind] extends [TraceEventKind]
+  ? [TraceEventKind] extends [ValidatedKind]
+    ? true
+    : never
+  : never = true;
+void kindsMatch;
 
 const setupSchema = z.object({
   cpus: int.nonnegative(),
