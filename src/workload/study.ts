@@ -90,19 +90,30 @@ export interface CrossoverStudy {
   };
 }
 
+export interface StudyGrid {
+  regionPages: number[];
+  dirtyFractions: number[];
+  rounds: number;
+  maxStoresPerCell: number;
+}
+
 export interface StudyOptions {
   quick?: boolean;
+  /** Override the grid (tests, custom sweeps). */
+  grid?: StudyGrid;
+  /** Skip the regret runs (the grid only). */
+  skipRegret?: boolean;
   /** Called after each cell / regret run with (done, total). */
   onProgress?: (done: number, total: number) => void;
 }
 
-const FULL = {
+const FULL: StudyGrid = {
   regionPages: [64, 512, 4096, 32768, 262144],
   dirtyFractions: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
   rounds: 8,
   maxStoresPerCell: 400_000,
 };
-const QUICK = {
+const QUICK: StudyGrid = {
   regionPages: [64, 1024, 16384],
   dirtyFractions: [0.001, 0.01, 0.1, 1],
   rounds: 3,
@@ -204,7 +215,7 @@ function crossoverFraction(cells: StudyCell[]): {
   return { fraction: null, where: 'crossover' };
 }
 
-interface PhaseDef {
+export interface PhaseDef {
   name: string;
   description: string;
   pages: number;
@@ -288,7 +299,7 @@ function regretScenario(d: PhaseDef): { s: Scenario; boundaries: number[] } {
   };
 }
 
-function runRegret(d: PhaseDef): RegretScenario {
+export function runRegret(d: PhaseDef): RegretScenario {
   const { s, boundaries } = regretScenario(d);
   const o: RunOptions = { methods: ['auto', 'mkwrite', 'pagetable'], phaseBoundaries: boundaries };
   const r = runScenarioSync(s, o);
@@ -320,8 +331,8 @@ function runRegret(d: PhaseDef): RegretScenario {
 /** Run the crossover study (deterministic: no wall clock in the result). */
 export function crossoverStudy(o: StudyOptions = {}): CrossoverStudy {
   const quick = o.quick ?? false;
-  const g = quick ? QUICK : FULL;
-  const defs = regretDefs(quick);
+  const g = o.grid ?? (quick ? QUICK : FULL);
+  const defs = o.skipRegret === true ? [] : regretDefs(quick);
   const total = PATTERNS.length * g.regionPages.length * g.dirtyFractions.length + defs.length;
   let done = 0;
   const cells: StudyCell[] = [];
@@ -342,8 +353,8 @@ export function crossoverStudy(o: StudyOptions = {}): CrossoverStudy {
     o.onProgress?.(++done, total);
     return r;
   });
-  let worst = scenarios[0]!;
-  for (const s of scenarios) if (s.regret > worst.regret) worst = s;
+  let worst: RegretScenario | null = null;
+  for (const s of scenarios) if (worst === null || s.regret > worst.regret) worst = s;
   const cellAt = (p: number, f: number) =>
     cells.find((c) => c.pattern === 'random' && c.pages === p && c.dirtyFraction === f)!;
   return {
@@ -360,9 +371,9 @@ export function crossoverStudy(o: StudyOptions = {}): CrossoverStudy {
     crossoverByPattern,
     regret: {
       scenarios,
-      meanRegret: scenarios.reduce((a, s) => a + s.regret, 0) / scenarios.length,
-      worstRegret: worst.regret,
-      worstScenario: worst.name,
+      meanRegret: scenarios.length === 0 ? 0 : scenarios.reduce((a, s) => a + s.regret, 0) / scenarios.length,
+      worstRegret: worst?.regret ?? 0,
+      worstScenario: worst?.name ?? 'none',
     },
     report: {
       kind: 'run-report',
