@@ -12,6 +12,7 @@ import { runCheckCommand } from '../../src/cli/cmd-check.ts';
 import { runListCommand } from '../../src/cli/cmd-list.ts';
 import { runReplayCommand } from '../../src/cli/cmd-replay.ts';
 import { UsageError } from '../../src/cli/errors.ts';
+import { MODELS } from '../../src/models/catalogue.ts';
 import { readTraceFile } from '../../src/trace/io.ts';
 import { ALL_TOYS } from './toys.ts';
 
@@ -190,6 +191,27 @@ describe('spawned CLI', () => {
     const r = cli('list', '--json');
     expect(r.status).toBe(0);
     expect(Array.isArray(JSON.parse(r.stdout).models)).toBe(true);
+  });
+
+  it('check of a catalogue bug variant exits 1 with one JSON document; replay reproduces it', () => {
+    const m = MODELS.find((d) => d.variants.some((v) => v.expected.verdict === 'fail'));
+    expect(m).toBeDefined();
+    const v = m!.variants.find((x) => x.expected.verdict === 'fail')!;
+    const r = cli('check', m!.name, '--variant', v.name, '--json');
+    expect(r.status).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ verdict: 'fail', property: v.expected.property });
+    const rep = cli(
+      'replay',
+      m!.name,
+      '--variant',
+      v.name,
+      '--schedule',
+      doc.counterexample.schedule,
+      '--json',
+    );
+    expect(rep.status).toBe(1);
+    expect(JSON.parse(rep.stdout)).toMatchObject({ verdict: 'fail', property: v.expected.property });
   });
 
   it('check nosuchmodel exits 2 with a one-line error', () => {
