@@ -54,7 +54,9 @@ describe.skipIf(!hasChromium)(
       if (dist) rmSync(dist, { recursive: true, force: true });
     });
 
+    /** Open a fresh page; `pageErrors` then collects that page's errors only. */
     async function open(path: string): Promise<Page> {
+      pageErrors.length = 0;
       const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
       page.on('pageerror', (e) => pageErrors.push(e.message));
       page.on('console', (m) => {
@@ -134,7 +136,7 @@ describe.skipIf(!hasChromium)(
       expect(items.length).toBeGreaterThan(0);
       expect(items.every((n) => n === 2)).toBe(true);
       await page.click('#gallery a');
-      await page.waitForFunction(() => window.__dirtyscope.ready);
+      await page.waitForFunction(() => window.__dirtyscope?.ready === true);
       await expect(page.textContent('#trace-title')).resolves.toBe('wp-vs-writer / no-tlb-flush');
       await page.close();
       expect(pageErrors).toEqual([]);
@@ -172,6 +174,44 @@ describe.skipIf(!hasChromium)(
       expect(canvases).toEqual([true, true]);
       const cells = await page.$$eval('[data-testid=crossover-table] tbody td', (tds) => tds.length);
       expect(cells).toBe(16);
+      await page.close();
+      expect(pageErrors).toEqual([]);
+    });
+
+    it('opens traces by file picker, by drag-and-drop and by the URL form', async () => {
+      const page = await open('?view=gallery');
+      const other = 'concurrent-wp--no-tlb-flush.json';
+      const otherPath = new URL(`../../web/public/gallery/${other}`, import.meta.url).pathname;
+      // File picker.
+      await page.setInputFiles('#file-input', FIXTURE);
+      await page.waitForFunction(() => window.__dirtyscope?.ready === true);
+      await expect(page.textContent('#trace-title')).resolves.toBe('wp-vs-writer / no-tlb-flush');
+      await expect(page.textContent('#status')).resolves.toContain('wp-no-flush.trace.json');
+      // Drag and drop: a DataTransfer carrying the file, dropped on the page.
+      const otherText = readFileSync(otherPath, 'utf8');
+      const dt = await page.evaluateHandle(
+        ([name, body]) => {
+          const d = new DataTransfer();
+          d.items.add(new File([body], name, { type: 'application/json' }));
+          return d;
+        },
+        [other, otherText] as const,
+      );
+      await page.dispatchEvent('body', 'drop', { dataTransfer: dt });
+      await page.waitForFunction((n) => document.getElementById('status')?.textContent?.includes(n), other);
+      const t = JSON.parse(otherText) as Trace;
+      await expect(page.textContent('#trace-title')).resolves.toBe(`${t.model} / ${t.variant}`);
+      // URL form.
+      await page.fill('#url-input', 'gallery/wp-vs-writer-no-tlb-flush.json');
+      await page.press('#url-input', 'Enter');
+      await page.waitForFunction(() => location.search.includes('trace='));
+      await page.waitForFunction(() =>
+        document.getElementById('trace-title')?.textContent?.startsWith('wp-vs-writer'),
+      );
+      // Keys typed into the URL field do not move the timeline.
+      const before = await page.evaluate(() => window.__dirtyscope.position);
+      await page.press('#url-input', 'End');
+      expect(await page.evaluate(() => window.__dirtyscope.position)).toBe(before);
       await page.close();
       expect(pageErrors).toEqual([]);
     });
