@@ -51,8 +51,10 @@ export function formatResult(x: unknown): string {
   if ('threw' in o) return `threw ${String(o.threw)}`;
   if ('access' in o) return `SIGSEGV at page ${String(o.access)}`;
   if ('scan' in o && 'prots' in o) {
-    const prots = (o.prots as (string | null)[]).map((p) => (p === null ? '-' : p[0])).join('');
-    return `categories ${formatResult(o.scan)}; prot ${prots}`;
+    const prots = (o.prots as (string | null)[])
+      .map((p) => (p === null ? '-' : p === 'rw' ? 'w' : p[0]))
+      .join('');
+    return `categories ${formatResult(o.scan)}; prot ${prots} (w rw, r read, n none, - unmapped)`;
   }
   if (o.ok === false) return String(o.errno);
   if (o.ok === true && isRegionList(o.regions)) {
