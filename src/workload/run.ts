@@ -75,6 +75,11 @@ export interface RunOptions {
    * `MethodResult.phaseCostsNs`, cut at the first sync at or after each boundary.
    */
   phaseBoundaries?: readonly number[];
+  /**
+   * Before the workload, CPU 0 writes every page once and the consumer syncs (an application
+   * filling its buffers: every PTE is populated). Not priced, not in the counts.
+   */
+  prefill?: boolean;
 }
 
 /** A point of a cost series: cost in the interval ending at t (web/src/report.ts CostPoint). */
@@ -317,11 +322,27 @@ class MethodRun {
     this.vaOf = this.cpuMm.map((mm) => mmVa[mms.indexOf(mm)]!);
     this.sampleEvery = Math.max(1, Math.ceil(totalStores / (o.maxPoints ?? 100)));
     this.nextSample = this.sampleEvery;
+    if (o.prefill === true) this.prefill();
     k.counters.reset(); // measure the workload, not the setup
     this.wpBase = this.wpChanged();
   }
 
   private wpBase = 0;
+
+  /** Write every page once from CPU 0, then sync (see RunOptions.prefill). */
+  private prefill(): void {
+    const k = this.k;
+    k.setCurrent(this.tasks[0]!);
+    const va = this.vaOf[0]!;
+    for (let p = 0; p < this.pages; p++) {
+      if (storeFast(k, k.cpus[0]!, this.cpuMm[0]!, va[p]!, 1) !== 0)
+        throw new RunError(`prefill of page ${p} failed`);
+    }
+    if (this.gpu !== null) this.gpu.submitNow((bo) => this.policies.get(bo)!);
+    else this.fb!.fsync();
+    for (let p = 0; p < this.pages; p++) this.lastWrite[p] = 0;
+    this.tracked = 0;
+  }
 
   private wpChanged(): number {
     return (this.dev?.ptesChangedByWp ?? 0) + (this.fb?.ptesChangedByWp ?? 0);

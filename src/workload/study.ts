@@ -109,9 +109,9 @@ export interface StudyOptions {
 
 const FULL: StudyGrid = {
   regionPages: [64, 512, 4096, 32768, 262144],
-  dirtyFractions: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
-  rounds: 8,
-  maxStoresPerCell: 400_000,
+  dirtyFractions: [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1],
+  rounds: 6,
+  maxStoresPerCell: 200_000,
 };
 const QUICK: StudyGrid = {
   regionPages: [64, 1024, 16384],
@@ -124,43 +124,37 @@ const CPUS = 2;
 const PATTERNS: StudyPattern[] = ['random', 'sequential'];
 
 /**
- * One cell: the application first fills the whole region once (as it would when uploading a
- * buffer: every PTE is populated afterwards, so scans see the whole region), then writes
- * `dirty` pages per consumer round. Only the rounds after the fill are priced.
+ * One cell: the application has filled the whole region once (RunOptions.prefill: every PTE is
+ * populated, as after uploading a buffer, so scans see the whole region), then writes `dirty`
+ * pages per consumer round. Only those rounds are priced.
  */
-function cellScenario(
-  pattern: StudyPattern,
-  pages: number,
-  dirty: number,
-  rounds: number,
-): { s: Scenario; fill: number } {
+function cellScenario(pattern: StudyPattern, pages: number, dirty: number, rounds: number): Scenario {
   const perRound = dirty * STORES_PER_PAGE;
-  const fill = Math.ceil(pages / perRound) * perRound;
-  const measured: Extract<Scenario['workload'], { pattern: 'phases' }>['phases'][number] =
-    pattern === 'random'
-      ? { pattern: 'sparse', pagesPerPhase: dirty, phaseStores: perRound, stores: perRound * rounds }
-      : {
-          pattern: 'sequential',
-          start: 0,
-          length: dirty,
-          storesPerPage: STORES_PER_PAGE,
-          stores: perRound * rounds,
-        };
-  const s: Scenario = {
+  return {
     version: 1,
     name: `cell-${pattern}-${pages}-${dirty}`,
     seed: pages * 7919 + dirty,
     machine: { cpus: CPUS },
     buffers: [{ name: 'bo', pages }],
-    workload: {
-      pattern: 'phases',
-      phases: [{ pattern: 'sequential', start: 0, length: pages, storesPerPage: 1, stores: fill }, measured],
-      stores: fill + perRound * rounds,
-      syncEvery: perRound,
-    },
+    workload:
+      pattern === 'random'
+        ? {
+            pattern: 'sparse',
+            pagesPerPhase: dirty,
+            phaseStores: perRound,
+            stores: perRound * rounds,
+            syncEvery: perRound,
+          }
+        : {
+            pattern: 'sequential',
+            start: 0,
+            length: dirty,
+            storesPerPage: STORES_PER_PAGE,
+            stores: perRound * rounds,
+            syncEvery: perRound,
+          },
     consumer: 'gpu',
   };
-  return { s, fill };
 }
 
 function runCell(
@@ -173,11 +167,13 @@ function runCell(
   const dirty = Math.max(1, Math.round(pages * fraction));
   // big dense cells get fewer rounds
   const rounds = Math.max(2, Math.min(maxRounds, Math.floor(maxStores / (dirty * STORES_PER_PAGE))));
-  const { s, fill } = cellScenario(pattern, pages, dirty, rounds);
-  const r = runScenarioSync(s, { methods: ['mkwrite', 'pagetable'], phaseBoundaries: [fill] });
+  const r = runScenarioSync(cellScenario(pattern, pages, dirty, rounds), {
+    methods: ['mkwrite', 'pagetable'],
+    prefill: true,
+  });
   if (!r.ok) throw new Error(`study cell ${pattern}/${pages}/${dirty}: writes were missed`);
-  const mk = r.methods[0]!.phaseCostsNs![1]! / rounds;
-  const pt = r.methods[1]!.phaseCostsNs![1]! / rounds;
+  const mk = r.methods[0]!.modelledNs / rounds;
+  const pt = r.methods[1]!.modelledNs / rounds;
   const best = mk <= pt ? 'mkwrite' : 'pagetable';
   return {
     pattern,
@@ -411,10 +407,10 @@ function fmtFrac(f: number): string {
 /**
  * The study as a readable SVG (hand-built; a file artifact): one panel per pattern, x = dirty
  * fraction per round (log), y = modelled cost ratio mkwrite / pagetable (log, clamped to
- * 1/100..100), one line per region size; above the y = 1 line hardware dirty bits win.
+ * 1/10..10), one line per region size; above the y = 1 line hardware dirty bits win.
  */
 export function crossoverSvg(st: CrossoverStudy): string {
-  const W = 980;
+  const W = 1020;
   const H = 520;
   const panelW = 420;
   const panelH = 330;
@@ -423,8 +419,8 @@ export function crossoverSvg(st: CrossoverStudy): string {
   const fx = st.dirtyFractions;
   const xMin = Math.log10(fx[0]!);
   const xMax = Math.log10(fx[fx.length - 1]!);
-  const yMin = -2;
-  const yMax = 2;
+  const yMin = -1;
+  const yMax = 1;
   const o: string[] = [];
   o.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
@@ -448,13 +444,14 @@ export function crossoverSvg(st: CrossoverStudy): string {
     o.push(
       `<text x="${L + panelW / 2}" y="${top - 8}" text-anchor="middle" font-weight="bold">${esc(pat)} pages each round</text>`,
     );
-    for (const e of [-2, -1, 0, 1, 2]) {
-      const y = Y(10 ** e);
+    for (const r of [0.1, 0.2, 0.5, 1, 2, 5, 10]) {
+      const y = Y(r);
+      const one = r === 1;
       o.push(
-        `<line x1="${L}" y1="${y}" x2="${L + panelW}" y2="${y}" stroke="${e === 0 ? '#000' : '#ddd'}" stroke-width="${e === 0 ? 1.5 : 1}"${e === 0 ? ' stroke-dasharray="6 3"' : ''}/>`,
+        `<line x1="${L}" y1="${y}" x2="${L + panelW}" y2="${y}" stroke="${one ? '#000' : '#ddd'}" stroke-width="${one ? 1.5 : 1}"${one ? ' stroke-dasharray="6 3"' : ''}/>`,
       );
       o.push(
-        `<text x="${L - 6}" y="${y + 4}" text-anchor="end">${e >= 0 ? `${10 ** e}x` : `1/${10 ** -e}`}</text>`,
+        `<text x="${L - 6}" y="${y + 4}" text-anchor="end">${r < 1 ? `1/${Math.round(1 / r)}` : `${r}x`}</text>`,
       );
     }
     for (const f of fx) {
