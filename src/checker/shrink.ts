@@ -5,7 +5,8 @@
  * Candidates, each re-run without tracing (a schedule that runs out is completed
  * non-preemptively, so a shorter schedule means fewer context switches):
  *  1. prefixes of the choice list, shortest first;
- *  2. per choice point: drop it, or repeat the previous choice instead (removes a switch).
+ *  2. per choice point: repeat the previous choice instead (removes a switch) or drop it; then
+ *     drop a whole run of equal choices; then run another task at one choice point.
  * Effort is bounded by `maxRuns` re-executions and `maxMs`.
  */
 import { Executor } from './engine.ts';
@@ -78,10 +79,11 @@ export function shrinkSchedule(
   for (let k = 0; k < best.choices.length && budgetLeft(); k++) {
     if (attempt(best.choices.slice(0, k))) break;
   }
-  // 2. Local edits until a fixpoint (or the budget ends).
+  // 2. Local edits until a fixpoint (or the budget ends): cheap edits first, then wider ones.
   let improved = true;
   while (improved && budgetLeft()) {
     improved = false;
+    // 2a. Per choice: continue the previous task instead (removes a switch), or drop it.
     for (let i = 0; i < best.choices.length && budgetLeft(); i++) {
       const c = best.choices;
       if (i > 0 && c[i] !== c[i - 1]) {
@@ -93,6 +95,31 @@ export function shrinkSchedule(
         }
       }
       if (attempt(c.slice(0, i).concat(c.slice(i + 1)))) improved = true;
+    }
+    if (improved) continue;
+    // 2b. Drop a whole run of equal choices (up to two switches at once).
+    for (let i = 0; i < best.choices.length && budgetLeft(); ) {
+      const c = best.choices;
+      let j = i + 1;
+      while (j < c.length && c[j] === c[i]) j++;
+      if (j - i > 1 && attempt(c.slice(0, i).concat(c.slice(j)))) improved = true;
+      else i = j;
+    }
+    if (improved) continue;
+    // 2c. Run a different task at one choice point.
+    let maxTask = 0;
+    for (const t of best.choices) maxTask = Math.max(maxTask, t);
+    for (let i = 0; i < best.choices.length && budgetLeft(); i++) {
+      const c = best.choices;
+      for (let t = 0; t <= maxTask && budgetLeft(); t++) {
+        if (t === c[i] || (i > 0 && t === c[i - 1])) continue;
+        const other = c.slice();
+        other[i] = t;
+        if (attempt(other)) {
+          improved = true;
+          break;
+        }
+      }
     }
   }
   return { choices: best.choices, steps: best.steps, preemptions: best.preemptions, runs };
