@@ -10,7 +10,8 @@
  *
  * Regret: phase-changing workloads (sparse -> dense -> sparse ...) run with `auto` (the heuristic)
  * and with each fixed method; the oracle picks the cheaper fixed method in every phase
- * (a lower bound that ignores switching costs). regret = auto / oracle - 1.
+ * (a lower bound that ignores switching costs). regret = auto / oracle - 1. Regret runs and
+ * grid cells start from a prefilled buffer (every PTE populated, unpriced).
  */
 import { type RunOptions, runScenarioSync } from './run.ts';
 import type { Scenario } from './scenario.ts';
@@ -216,7 +217,8 @@ export interface PhaseDef {
   description: string;
   pages: number;
   syncEvery: number;
-  phases: { kind: 'sparse' | 'dense'; rounds: number; pagesPerRound: number }[];
+  /** sparse: random pages; cluster: the same contiguous pages from page 0; dense: the whole BO. */
+  phases: { kind: 'sparse' | 'cluster' | 'dense'; rounds: number; pagesPerRound: number }[];
 }
 
 function regretDefs(quick: boolean): PhaseDef[] {
@@ -241,6 +243,18 @@ function regretDefs(quick: boolean): PhaseDef[] {
       phases: [
         { kind: 'dense', rounds: r, pagesPerRound: 2048 },
         { kind: 'sparse', rounds: r, pagesPerRound: 8 },
+      ],
+    },
+    {
+      name: 'cluster-dense-cluster-32768',
+      description:
+        '32768-page BO: 8 contiguous pages per round, then whole-buffer sweeps, then 8 pages again',
+      pages: 32768,
+      syncEvery: 32768,
+      phases: [
+        { kind: 'cluster', rounds: r, pagesPerRound: 8 },
+        { kind: 'dense', rounds: r, pagesPerRound: 32768 },
+        { kind: 'cluster', rounds: r, pagesPerRound: 8 },
       ],
     },
     {
@@ -269,7 +283,12 @@ function regretScenario(d: PhaseDef): { s: Scenario; boundaries: number[] } {
         }
       : {
           pattern: 'sequential' as const,
-          storesPerPage: Math.max(1, Math.floor(d.syncEvery / d.pages)),
+          start: 0,
+          length: p.kind === 'dense' ? d.pages : p.pagesPerRound,
+          storesPerPage: Math.min(
+            1024,
+            Math.max(1, Math.floor(d.syncEvery / (p.kind === 'dense' ? d.pages : p.pagesPerRound))),
+          ),
           stores: p.rounds * d.syncEvery,
         },
   );
@@ -297,7 +316,11 @@ function regretScenario(d: PhaseDef): { s: Scenario; boundaries: number[] } {
 
 export function runRegret(d: PhaseDef): RegretScenario {
   const { s, boundaries } = regretScenario(d);
-  const o: RunOptions = { methods: ['auto', 'mkwrite', 'pagetable'], phaseBoundaries: boundaries };
+  const o: RunOptions = {
+    methods: ['auto', 'mkwrite', 'pagetable'],
+    phaseBoundaries: boundaries,
+    prefill: true,
+  };
   const r = runScenarioSync(s, o);
   if (!r.ok) throw new Error(`regret scenario ${d.name}: writes were missed`);
   const [au, mk, pt] = r.methods as [(typeof r.methods)[0], (typeof r.methods)[0], (typeof r.methods)[0]];
