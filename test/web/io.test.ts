@@ -111,9 +111,13 @@ describe('panel HTML', () => {
 
   it('marks the stale entry and the violation, escaping text', () => {
     const v = m.stateAt(vIdx);
-    const tlb = renderUnits(fixture, v.cpus, '');
+    const tlb = renderUnits(fixture, v, v.cpus, '');
     expect(tlb).toMatch(/<tr class="stale" data-addr="0x7f0000001000">/);
     expect(tlb).toContain('STALE');
+    // The violation is about page 1: its rows are tagged from the violating step on, not before.
+    expect(tlb).toContain('violation page');
+    expect(renderPtes(fixture, v)).toContain('violation page');
+    expect(renderPtes(fixture, m.stateAt(vIdx - 1))).not.toContain('violation page');
     expect(renderViolation(v)).toContain('This step violates');
     expect(renderViolation(m.stateAt(vIdx - 1))).toBe('');
     const evil = { ...v, violationHere: { ...v.violationHere!, message: '<img src=x onerror=alert(1)>' } };

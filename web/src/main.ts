@@ -93,8 +93,8 @@ function render(): void {
   const v = model.stateAt(pos);
   put('now', renderNow(t, v));
   put('ptes', renderPtes(t, v));
-  put('tlbs', renderUnits(t, v.cpus, 'No CPU in this trace.'));
-  put('devices', renderUnits(t, v.devices, 'No secondary MMU in this trace.'));
+  put('tlbs', renderUnits(t, v, v.cpus, 'No CPU in this trace.'));
+  put('devices', renderUnits(t, v, v.devices, 'No secondary MMU in this trace.'));
   put('bitmaps', renderBitmaps(v));
   put('locks', renderLocks(v));
   put('notifiers', renderNotifiers(v));

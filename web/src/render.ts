@@ -41,9 +41,16 @@ export function pgoffOf(trace: Trace, mm: number, addr: number): number | null {
   return null;
 }
 
-function addrCell(trace: Trace, mm: number, addr: number): string {
+/** Pages (file page offsets) the shown violation is about, once the position reached it. */
+function violationPages(v: ViewState): Set<number> {
+  const f = v.violationHere ?? (v.pastViolation ? v.firstViolation : null);
+  return new Set(f?.pages ?? []);
+}
+
+function addrCell(trace: Trace, mm: number, addr: number, vp: Set<number>): string {
   const pg = pgoffOf(trace, mm, addr);
-  return `<code>${hex(addr)}</code>${pg !== null ? ` <span class="dim">pg ${pg}</span>` : ''}`;
+  const tag = pg !== null && vp.has(pg) ? ' <strong class="viol-tag">violation page</strong>' : '';
+  return `<code>${hex(addr)}</code>${pg !== null ? ` <span class="dim">pg ${pg}</span>` : ''}${tag}`;
 }
 
 export function renderNow(trace: Trace, v: ViewState): string {
@@ -96,6 +103,7 @@ export function renderPtes(trace: Trace, v: ViewState): string {
   const head = PTE_FLAGS.map((f) => `<th scope="col" title="${f.name} (bit ${f.pos})">${f.short}</th>`).join(
     '',
   );
+  const vp = violationPages(v);
   const rows = ptes.map((p) => {
     const bits = PTE_FLAGS.map((f) => {
       const on = ((f.half === 0 ? p.lo : p.hi) >>> f.bit) & 1;
@@ -104,23 +112,24 @@ export function renderPtes(trace: Trace, v: ViewState): string {
     }).join('');
     const pfnCh = p.changed.includes('PFN');
     const cls = p.changed.length ? ' class="changed-row"' : '';
-    return `<tr${cls} data-addr="${hex(p.addr)}"><td>${esc(mmLabel(trace, p.mm))}</td><td>${addrCell(trace, p.mm, p.addr)}</td><td>${p.level === 4 ? 'PTE' : `L${p.level}`}</td>${bits}<td class="${pfnCh ? 'changed' : ''}"><code>${hex(p.bits.pfn)}</code></td><td><code class="dim">${raw(p.lo, p.hi)}</code>${p.prev ? ` <span class="dim">was <code>${raw(p.prev.lo, p.prev.hi)}</code></span>` : ''}</td></tr>`;
+    return `<tr${cls} data-addr="${hex(p.addr)}"><td>${esc(mmLabel(trace, p.mm))}</td><td>${addrCell(trace, p.mm, p.addr, vp)}</td><td>${p.level === 4 ? 'PTE' : `L${p.level}`}</td>${bits}<td class="${pfnCh ? 'changed' : ''}"><code>${hex(p.bits.pfn)}</code></td><td><code class="dim">${raw(p.lo, p.hi)}</code>${p.prev ? ` <span class="dim">was <code>${raw(p.prev.lo, p.prev.hi)}</code></span>` : ''}</td></tr>`;
   });
   return `<table class="data" data-testid="pte-table"><caption class="visually-hidden">Entries with decoded flag bits; changed bits are highlighted</caption><thead><tr><th scope="col">mm</th><th scope="col">address</th><th scope="col">level</th>${head}<th scope="col">PFN</th><th scope="col">raw</th></tr></thead><tbody>${rows.join('')}</tbody></table>${hiddenNote(hidden, 'entries', 'the most recently written')}`;
 }
 
-function entryRow(trace: Trace, e: TlbEntryView): string {
+function entryRow(trace: Trace, e: TlbEntryView, vp: Set<number>): string {
   const status = e.stale
     ? `<strong class="stale-tag">STALE</strong> ${esc(e.staleReasons.map((r) => STALE_TEXT[r]).join('; '))}`
     : e.pteKnown
       ? 'matches PTE'
       : '<span class="dim">PTE not in trace</span>';
   const cls = [e.stale ? 'stale' : '', e.filledHere ? 'filled' : ''].filter(Boolean).join(' ');
-  return `<tr${cls ? ` class="${cls}"` : ''} data-addr="${hex(e.addr)}"><td>${esc(mmLabel(trace, e.mm))}</td><td>${addrCell(trace, e.mm, e.addr)}</td><td><code>${hex(e.pfn)}</code></td><td>${e.writable ? 'W' : '<span class="dim">ro</span>'}</td><td>${e.dirty ? 'D' : '<span class="dim">clean</span>'}</td><td>${status}</td></tr>`;
+  return `<tr${cls ? ` class="${cls}"` : ''} data-addr="${hex(e.addr)}"><td>${esc(mmLabel(trace, e.mm))}</td><td>${addrCell(trace, e.mm, e.addr, vp)}</td><td><code>${hex(e.pfn)}</code></td><td>${e.writable ? 'W' : '<span class="dim">ro</span>'}</td><td>${e.dirty ? 'D' : '<span class="dim">clean</span>'}</td><td>${status}</td></tr>`;
 }
 
-export function renderUnits(trace: Trace, units: UnitView[], emptyText: string): string {
+export function renderUnits(trace: Trace, v: ViewState, units: UnitView[], emptyText: string): string {
   if (units.length === 0) return `<p class="dim">${esc(emptyText)}</p>`;
+  const vp = violationPages(v);
   return units
     .map((u) => {
       const flushed = u.flushedHere
@@ -133,7 +142,7 @@ export function renderUnits(trace: Trace, units: UnitView[], emptyText: string):
         (e) => (e.stale ? 2 : 0) + (e.filledHere ? 1 : 0),
       );
       const body = u.entries.length
-        ? `<table class="data"><thead><tr><th scope="col">mm</th><th scope="col">page</th><th scope="col">PFN</th><th scope="col">write</th><th scope="col">dirty</th><th scope="col">vs PTE</th></tr></thead><tbody>${rows.map((e) => entryRow(trace, e)).join('')}</tbody></table>${hiddenNote(hidden, 'cached entries', 'stale and just-filled first')}`
+        ? `<table class="data"><thead><tr><th scope="col">mm</th><th scope="col">page</th><th scope="col">PFN</th><th scope="col">write</th><th scope="col">dirty</th><th scope="col">vs PTE</th></tr></thead><tbody>${rows.map((e) => entryRow(trace, e, vp)).join('')}</tbody></table>${hiddenNote(hidden, 'cached entries', 'stale and just-filled first')}`
         : '<p class="dim">empty</p>';
       return `<div class="unit" data-testid="tlb-${esc(u.unit)}"><h4>${esc(u.label)}${flushed}</h4>${body}</div>`;
     })
