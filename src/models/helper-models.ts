@@ -43,6 +43,13 @@ function* mkwriteScan(w: World, dev: TrackerDevice, h: DirtyHelpers, check: bool
   dev.lock.unlock();
 }
 
+/** wp then clean_record over file pages [0, pages) into a throw-away bitmap. */
+function* wpThenClean(w: World, h: DirtyHelpers, file: AddressSpace, pages: number) {
+  yield* h.wpSharedMappingRange(w.k, file, 0, pages);
+  const bm = bitmapAlloc(pages);
+  yield* h.cleanRecordSharedMappingRange(w.k, file, 0, pages, 0, bm, { start: pages, end: 0 });
+}
+
 /** Scanner step of the PAGETABLE protocol: clean_record the range, consume the bits. */
 function* pagetableScan(w: World, dev: TrackerDevice, h: DirtyHelpers, wpFirst: boolean) {
   yield* dev.lock.lock();
@@ -265,32 +272,15 @@ export const cowPrivate: ModelDef = {
     const a = w.map('A', file, 0, 2, { shared: false, write: true });
     w.setupStore(0, a, 0); // COW copy, writable+dirty anonymous page
     w.setupStore(1, b, 0);
-    const aPte = entryIndexAt(w.k.mem, a.mm.root, a.addrOf(0) / 4096, 4, w.k.levels, false);
-    const before = w.k.mem.ptLo[aPte]!;
-    const h = helpersFor(variant);
-    w.spawn(
-      'wp+clean',
-      1,
-      (function* () {
-        yield* h.wpSharedMappingRange(w.k, file, 0, 2);
-        const bm = bitmapAlloc(2);
-        yield* h.cleanRecordSharedMappingRange(w.k, file, 0, 2, 0, bm, { start: 2, end: 0 });
-      })(),
+    w.guardEntryUnchanged(
+      entryIndexAt(w.k.mem, a.mm.root, a.addrOf(0) / 4096, 4, w.k.levels, false),
+      'no-private-touch',
+      0,
+      (b0, now) =>
+        `a dirty-tracking helper changed the PTE of a private COW page in mm${a.mm.id} (0x${b0.toString(16)} -> 0x${now.toString(16)})`,
     );
-    const inst = w.instance(() => null);
-    return {
-      ...inst,
-      checkStep: () => {
-        const now = w.k.mem.ptLo[aPte]!;
-        if (now !== before)
-          return {
-            property: 'no-private-touch',
-            message: `a dirty-tracking helper changed the PTE of a private COW page in mm${a.mm.id} (0x${before.toString(16)} -> 0x${now.toString(16)})`,
-            pages: [0],
-          };
-        return inst.checkStep!();
-      },
-    };
+    w.spawn('wp+clean', 1, wpThenClean(w, helpersFor(variant), file, 2));
+    return w.instance(() => null);
   },
 };
 
@@ -310,33 +300,15 @@ export const hugePmd: ModelDef = {
     const pfn = w.k.mem.allocRamAligned(512, 512);
     const a = w.map('A', file, 0, 512, { shared: true, write: true });
     if (!insertPfnPmd(w.k, a, a.start, pfn, true)) throw new Error('model setup: huge PMD');
-    const pmdI = entryIndexAt(w.k.mem, a.mm.root, a.start / 4096, LEVEL_PMD, w.k.levels, false);
-    const before = w.k.mem.ptLo[pmdI]!;
-    switchMm(w.k, 0, a.mm);
-    const h = helpersFor(variant);
-    w.spawn(
-      'wp+clean',
-      1,
-      (function* () {
-        yield* h.wpSharedMappingRange(w.k, file, 0, 512);
-        const bm = bitmapAlloc(512);
-        yield* h.cleanRecordSharedMappingRange(w.k, file, 0, 512, 0, bm, { start: 512, end: 0 });
-      })(),
+    w.guardEntryUnchanged(
+      entryIndexAt(w.k.mem, a.mm.root, a.start / 4096, LEVEL_PMD, w.k.levels, false),
+      'huge-untouched',
+      0,
+      () => 'a dirty-tracking helper modified a huge PMD (split/zapped it: its dirty bit is lost)',
     );
-    const inst = w.instance(() => null);
-    return {
-      ...inst,
-      checkStep: () => {
-        const now = w.k.mem.ptLo[pmdI]!;
-        if (now !== before)
-          return {
-            property: 'huge-untouched',
-            message: 'a dirty-tracking helper modified a huge PMD (split/zapped it: its dirty bit is lost)',
-            pages: [0],
-          };
-        return inst.checkStep!();
-      },
-    };
+    switchMm(w.k, 0, a.mm);
+    w.spawn('wp+clean', 1, wpThenClean(w, helpersFor(variant), file, 512));
+    return w.instance(() => null);
   },
 };
 

@@ -321,6 +321,26 @@ export class World {
     };
   }
 
+  private readonly guards: Array<() => Violation | null> = [];
+
+  /**
+   * Invariant checked after every step: the low word of page-table entry `ptep` (flat index)
+   * keeps the value it has now; else `property` fails with `message(before, now)`.
+   */
+  guardEntryUnchanged(
+    ptep: number,
+    property: string,
+    page: number,
+    message: (before: number, now: number) => string,
+  ): void {
+    const mem = this.k.mem;
+    const before = mem.ptLo[ptep]!;
+    this.guards.push(() => {
+      const now = mem.ptLo[ptep]!;
+      return now === before ? null : { property, message: message(before, now), pages: [page] };
+    });
+  }
+
   /** The ModelInstance: per-step check returns the first recorded violation. */
   instance(final: () => Violation | null): ModelInstance {
     if (this.trace !== null) this.trace.ctx = { task: 'init', cpu: -1, fn: '' };
@@ -328,7 +348,13 @@ export class World {
       tasks: this.tasks,
       trace: this.trace,
       setup: this.setup(),
-      checkStep: () => this.violation,
+      checkStep: () => {
+        for (const g of this.guards) {
+          const v = g();
+          if (v !== null) this.fail(v);
+        }
+        return this.violation;
+      },
       checkFinal: () => {
         if (this.violation !== null) return this.violation;
         const setupTask = new KTask('final', -1);
