@@ -38,7 +38,7 @@ function oneOf<T extends string>(what: string, v: string, allowed: readonly T[])
 export function runOptions(a: RunArgs): RunOptions {
   const o: RunOptions = {};
   const m = a.method ?? 'all';
-  o.methods = m === 'all' ? RUN_METHODS : [oneOf<RunMethod>('method', m, [...RUN_METHODS])];
+  o.methods = m === 'all' ? RUN_METHODS : [oneOf('method', m, [...RUN_METHODS, 'all'] as const) as RunMethod];
   if (a.processes !== undefined)
     o.processes = oneOf('processes', a.processes, ['shared', 'per-cpu'] as const);
   if (a.resources !== undefined) {
