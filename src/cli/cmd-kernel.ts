@@ -12,6 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type KernelBenchResult, runKernelBench } from '../linux/kernel-bench.ts';
+import { modelBenchSide } from '../linux/model-bench.ts';
 import { type ProbeResult, probeKernel, skipReason } from '../linux/probe.ts';
 import { EXIT_SKIP, SkipError, UsageError } from './errors.ts';
 import { formatKernelBench, formatProbe } from './format/kernel.ts';
@@ -80,6 +81,7 @@ export function register(program: Command): void {
       if (!probe.ok) return skipOut(probe, opts.json ?? false);
       const result: KernelBenchResult = runKernelBench({
         quick: opts.quick ?? false,
+        model: modelBenchSide(),
         ...(sizes ? { sizes } : {}),
         ...(opts.json ? {} : { onProgress: (l: string) => process.stderr.write(`  ${l}\n`) }),
       });

@@ -59,6 +59,12 @@ import {
 } from './mmu-notifier.ts';
 import { decTlbFlushPending, flushTlbRange, incTlbFlushPending } from './tlbflush.ts';
 
+// Imported constants are read through module-namespace getters when tsx loads modules as CJS;
+// the per-PTE loops read these module-local copies instead.
+const P_PRESENT = PTE_PRESENT;
+const P_UFFD_WP = PTE_UFFD_WP;
+const P_RW = PTE_RW;
+
 // UFFDIO_API feature bits (spec §10.1; linux/userfaultfd.h values).
 export const UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1 << 0;
 export const UFFD_FEATURE_EVENT_FORK = 1 << 1;
@@ -238,15 +244,15 @@ export function* uffdWpRange(
     for (; addr < tableEnd; addr += 4096, i++) {
       const lo = mem.ptLo[i]!;
       const hi = mem.ptHi[i]!;
-      if ((lo & PTE_PRESENT) !== 0) {
+      if ((lo & P_PRESENT) !== 0) {
         let nlo: number;
         let nhi = hi;
         if (enableWp) {
-          nlo = (wrprotectLo(lo, k.shadowStack) | PTE_UFFD_WP) >>> 0;
+          nlo = (wrprotectLo(lo, k.shadowStack) | P_UFFD_WP) >>> 0;
           nhi = wrprotectHi(lo, hi, k.shadowStack);
         } else {
-          nlo = (lo & ~PTE_UFFD_WP) >>> 0;
-          if (tryWritable && canChangePteWritable(k, shared, nlo, hi)) nlo = (nlo | PTE_RW) >>> 0;
+          nlo = (lo & ~P_UFFD_WP) >>> 0;
+          if (tryWritable && canChangePteWritable(k, shared, nlo, hi)) nlo = (nlo | P_RW) >>> 0;
         }
         if (nlo !== lo || nhi !== hi) {
           setPteAt(k, vma, addr, i, nlo, nhi); // ptep_modify_prot_start/commit: atomic in the model
@@ -277,7 +283,7 @@ export function* uffdWpRange(
  * write-notify needed), or a private PTE of our own anonymous copy.
  */
 function canChangePteWritable(k: Kernel, shared: boolean, lo: number, hi: number): boolean {
-  if ((lo & PTE_UFFD_WP) !== 0) return false;
+  if ((lo & P_UFFD_WP) !== 0) return false;
   if (shared) return pteDirty(lo, hi);
   return k.anonPages.has(pfn4k(lo, hi));
 }
@@ -320,14 +326,14 @@ export function* handleUffdWpMarker(
   if (k.explore || !ptl.tryLock()) yield* ptl.lock();
   const lo = mem.ptLo[i]!;
   const hi = mem.ptHi[i]!;
-  if ((lo & PTE_PRESENT) !== 0 && (lo & PTE_UFFD_WP) === 0) {
+  if ((lo & P_PRESENT) !== 0 && (lo & P_UFFD_WP) === 0) {
     // pte_mkuffd_wp on the entry just installed (no TLB holds it yet: the access has not retried)
     setPteAt(
       k,
       vma,
       addr,
       i,
-      (wrprotectLo(lo, k.shadowStack) | PTE_UFFD_WP) >>> 0,
+      (wrprotectLo(lo, k.shadowStack) | P_UFFD_WP) >>> 0,
       wrprotectHi(lo, hi, k.shadowStack),
     );
   }
@@ -404,7 +410,7 @@ export function* madviseDontneedUffd(k: Kernel, mm: MmStruct, start: number, len
       const i = entryIndexAt(mem, mm.root, Math.floor(a / 4096), LEVEL_PTE, k.levels, false);
       if (i < 0) continue;
       const lo = mem.ptLo[i]!;
-      if (((lo & PTE_PRESENT) !== 0 && (lo & PTE_UFFD_WP) !== 0) || isUffdWpMarker(lo, mem.ptHi[i]!))
+      if (((lo & P_PRESENT) !== 0 && (lo & P_UFFD_WP) !== 0) || isUffdWpMarker(lo, mem.ptHi[i]!))
         keep.push(a, i);
     }
   }
