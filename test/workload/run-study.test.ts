@@ -29,15 +29,14 @@ describe('crossover study', () => {
   it('the visualizer crossover grid matches the random cells', () => {
     const g = st.report.crossover;
     expect(g.cells).toHaveLength(g.dirtyFractions.length);
-    g.cells.forEach((row, i) =>
-      row.forEach((cell, j) => {
+    for (const [i, row] of g.cells.entries())
+      for (const [j, cell] of row.entries()) {
         const c = st.cells.find(
           (x) =>
             x.pattern === 'random' && x.pages === g.regionPages[j] && x.dirtyFraction === g.dirtyFractions[i],
         )!;
         expect(cell.best).toBe(c.best);
-      }),
-    );
+      }
   });
 
   it('writes a labelled SVG and a human summary', () => {
