@@ -8,14 +8,28 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runToCompletion } from '../../src/checker/task.ts';
-import { tableAt } from '../../src/hw/pagetable.ts';
-import { LEVEL_PTE, PTE_PRESENT, PTE_RW, PTE_UFFD_WP } from '../../src/hw/pte.ts';
+import { entryIndexAt, tableAt } from '../../src/hw/pagetable.ts';
+import {
+  entryHuge,
+  LEVEL_PMD,
+  LEVEL_PTE,
+  mkHi,
+  mkLo,
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_PRESENT,
+  PTE_PSE,
+  PTE_RW,
+  PTE_UFFD_WP,
+  PTE_USER,
+} from '../../src/hw/pte.ts';
 import { AddressSpace } from '../../src/mm/address-space.ts';
 import { type Kernel, KTask } from '../../src/mm/kernel.ts';
 import { type MmStruct, VM_PFNMAP, type Vma } from '../../src/mm/mm-types.ts';
 import { mmCreate, switchMm } from '../../src/mm/mmap.ts';
 import {
   PAGE_IS_FILE,
+  PAGE_IS_HUGE,
   PAGE_IS_PRESENT,
   PAGE_IS_SWAPPED,
   PAGE_IS_WPALLOWED,
@@ -266,6 +280,46 @@ describe('PAGEMAP_SCAN on the model: holes, VMAs', () => {
     const f = setup(4);
     f.vma.flags |= VM_PFNMAP;
     expect(f.scan(0, 4, { categoryMask: 0, returnMask: 0 })).toEqual({ ret: 0, regions: [], walkEnd: 4 });
+  });
+});
+
+describe('PAGEMAP_SCAN on the model: huge PMD leaves', () => {
+  /** A 2 MiB page-cache leaf mapped writable and dirty at pages [0, 512) of a registered VMA. */
+  function withHugeLeaf(): { f: Fx; pmd: number } {
+    const f = setup(1024);
+    const mem = f.k.mem;
+    const pfn = mem.allocRamAligned(512, 512);
+    const pmd = entryIndexAt(mem, f.mm.root, BASE / PAGE, LEVEL_PMD, f.k.levels, true);
+    mem.ptLo[pmd] = mkLo(pfn, PTE_PRESENT | PTE_USER | PTE_RW | PTE_PSE | PTE_ACCESSED | PTE_DIRTY);
+    mem.ptHi[pmd] = mkHi(pfn, 0);
+    return { f, pmd };
+  }
+  const HUGE = A | PAGE_IS_PRESENT | PAGE_IS_HUGE | PAGE_IS_FILE;
+
+  it('a leaf is one run of PRESENT|HUGE|FILE, WRITTEN until a whole-leaf WP_MATCHING protects it in place', () => {
+    const { f, pmd } = withHugeLeaf();
+    const all = { categoryMask: 0, returnMask: 0xff };
+    expect(f.scan(0, 1024, all).regions).toEqual([
+      [0, 512, HUGE | W],
+      [512, 1024, A | W],
+    ]);
+    expect(f.scan(0, 512, { flags: PM_SCAN_WP_MATCHING }).regions).toEqual([[0, 512, W]]);
+    expect(f.k.mem.ptLo[pmd]! & (PTE_PSE | PTE_RW | PTE_UFFD_WP)).toBe(PTE_PSE | PTE_UFFD_WP);
+    expect(f.scan(0, 1024, all).regions[0]).toEqual([0, 512, HUGE]);
+  });
+
+  it('a partial WP_MATCHING (max_pages) splits the leaf first and protects only what it reports', () => {
+    const { f, pmd } = withHugeLeaf();
+    expect(f.scan(0, 1024, { flags: PM_SCAN_WP_MATCHING, maxPages: 10 })).toEqual({
+      ret: 1,
+      regions: [[0, 10, W]],
+      walkEnd: 10,
+    });
+    expect(entryHuge(f.k.mem.ptLo[pmd]!)).toBe(false); // the model's split zaps the leaf
+    expect(f.scan(0, 1024, { categoryMask: 0, returnMask: 0xff }).regions).toEqual([
+      [0, 10, A | PAGE_IS_SWAPPED],
+      [10, 1024, A | W],
+    ]);
   });
 });
 
