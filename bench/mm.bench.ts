@@ -5,8 +5,9 @@
  *   trivial handler) -> finishMkwriteFault -> wpPageReuse, then retries the store (goal <= 300 ns).
  *   Each timed batch stores once to each of `pages` pages; between batches the PTEs are
  *   write-protected and cleaned directly in the page table and the TLB is flushed (not timed).
- *   The value is the fastest batch (robust to preemption on a shared machine); params.meanNs is
- *   the mean over all batches.
+ *   The value is the fastest batch in CPU time of this process (process.cpuUsage, user + system:
+ *   robust to preemption on a shared, loaded machine); params.wallBestNs / params.meanNs are the
+ *   wall-clock best and mean over all batches.
  */
 import { runToCompletion } from '../src/checker/task.ts';
 import { entryIndexAt } from '../src/hw/pagetable.ts';
@@ -69,25 +70,31 @@ function wpShared(): BenchResult[] {
     cpu.tlb.flushMm(mm.id);
   };
   let failed = 0;
+  let wall = 0;
   const batch = (): number => {
     rearm();
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     for (let p = 0; p < pages; p++)
       failed += storeFast(k, cpu, mm, vma.start + p * 4096 + (p & 4095), p & 255);
-    return Number(process.hrtime.bigint() - t0);
+    wall = Number(process.hrtime.bigint() - t0);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) * 1000;
   };
   for (let w = 0; w < 200; w++) batch(); // warm-up
-  // The figure is the fastest batch: on a loaded machine a batch (~0.1-1 ms) is short enough
-  // that some run without preemption; the mean over all batches is reported alongside.
+  // The figure is the fastest batch in CPU time (a batch is ~0.1-0.3 ms, so the microsecond
+  // resolution of process.cpuUsage is well under 1%); wall-clock best and mean go in params.
   const batches = 2000;
   let best = Number.POSITIVE_INFINITY;
+  let wallBest = Number.POSITIVE_INFINITY;
   let total = 0;
   const m0 = mkwrites;
   const w0 = k.counters.faultsWpShared;
   for (let b = 0; b < batches; b++) {
     const ns = batch();
-    total += ns;
     best = Math.min(best, ns / pages);
+    wallBest = Math.min(wallBest, wall / pages);
+    total += wall;
   }
   check(mkwrites - m0 === batches * pages, `expected one pfn_mkwrite per store, got ${mkwrites - m0}`);
   check(k.counters.faultsWpShared - w0 === batches * pages, 'expected one wp fault per store');
@@ -104,6 +111,8 @@ function wpShared(): BenchResult[] {
       params: {
         pages,
         batches,
+        clock: 'cpu',
+        wallBestNs: Math.round(wallBest),
         meanNs: Math.round(total / (batches * pages)),
         goal: 300,
         path: 'pfn_mkwrite',
