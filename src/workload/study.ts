@@ -424,7 +424,7 @@ function esc(t: string): string {
 
 function fmtFrac(f: number): string {
   const pct = f * 100;
-  return `${pct >= 1 ? pct.toFixed(0) : pct.toFixed(1)}%`;
+  return `${pct >= 1 ? pct.toFixed(0) : Number(pct.toPrecision(1))}%`;
 }
 
 /**
@@ -509,7 +509,7 @@ export function crossoverSvg(st: CrossoverStudy): string {
   const ly = top + panelH + 58;
   o.push(`<text x="70" y="${ly}" font-weight="bold">region size:</text>`);
   st.regionPages.forEach((pages, i) => {
-    const x = 160 + i * 150;
+    const x = 160 + i * 172;
     const col = COLORS[i % COLORS.length]!;
     o.push(`<line x1="${x}" y1="${ly - 4}" x2="${x + 24}" y2="${ly - 4}" stroke="${col}" stroke-width="3"/>`);
     o.push(
