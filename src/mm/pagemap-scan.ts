@@ -25,7 +25,7 @@
  * bits in any mask (-EINVAL), unaligned start (-EINVAL), end < start (-EFAULT), NULL vec with a
  * non-zero vec_len (-EINVAL). CHECK_WPASYNC on a VMA that is not WP-async capable: -EPERM.
  */
-import type { KGen } from '../checker/task.ts';
+import { type KGen, runToCompletion } from '../checker/task.ts';
 import { entryHuge, PTE_PRESENT, PTE_UFFD_WP, pfn2m, wrprotectHi, wrprotectLo } from '../hw/pte.ts';
 import type { Kernel } from './kernel.ts';
 import { setPteAt, vmNormalPage } from './memory.ts';
@@ -320,8 +320,9 @@ const scanOps: MmWalkOps<ScanState> = {
     const reportedEnd = output(st, c, addr, end);
     if (reportedEnd !== addr && st.wp) {
       // uffd_wp_range over the reported hole: allocates the table and installs markers. The
-      // model runs it without scheduling points (a hole has no PTE anyone else could hold).
-      drain(uffdWpRange(st.k, vma, addr, reportedEnd, true));
+      // model runs it to completion inside the callback, without scheduling points (a hole has
+      // no PTE anyone else could hold; a contended PTL here would be reported as a deadlock).
+      runToCompletion(uffdWpRange(st.k, vma, addr, reportedEnd, true));
     }
     return st.walkEnd !== 0 ? ENOSPC : 0;
   },
@@ -411,13 +412,6 @@ const scanOps: MmWalkOps<ScanState> = {
     return err;
   },
 };
-
-function drain<T>(g: KGen<T>): T {
-  for (;;) {
-    const r = g.next();
-    if (r.done) return r.value;
-  }
-}
 
 /**
  * The PAGEMAP_SCAN ioctl on `mm`'s pagemap. See the file comment for the semantics.
