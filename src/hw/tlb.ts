@@ -40,10 +40,24 @@ export class Tlb {
   readonly mm: Int32Array;
   readonly pfn: Float64Array;
   readonly flags: Uint8Array;
+  /**
+   * Bytes of the frame each slot translates to, cached by the CPU's store/load fast path (null:
+   * not cached yet; PhysMem never replaces a frame's array once allocated, so it cannot go stale).
+   */
+  readonly bytes: (Uint8Array | null)[];
   /** LRU age stamp or FIFO insertion stamp. */
   private readonly stamp: Uint32Array;
   private clock = 1;
   private rng = 0x9e3779b9;
+  /** `sets - 1`, and log2(ways): the set of a vpn without a division or a multiplication. */
+  readonly setMask: number;
+  readonly waysLog2: number;
+  private readonly lru: boolean;
+  /**
+   * LRU only: per set, the slot with the newest stamp. A hit on it need not re-stamp (its order
+   * in the set is already newest), which keeps the hot loop free of stores on repeated hits.
+   */
+  private readonly mru: Int32Array;
   /** Slots holding valid entries, densely packed, and each slot's position in it (-1 if invalid). */
   readonly validSlots: Int32Array;
   private readonly validPos: Int32Array;
@@ -68,19 +82,29 @@ export class Tlb {
     this.mm = new Int32Array(entries);
     this.pfn = new Float64Array(entries);
     this.flags = new Uint8Array(entries);
+    this.bytes = new Array<Uint8Array | null>(entries).fill(null);
     this.stamp = new Uint32Array(entries);
+    this.setMask = this.sets - 1;
+    this.waysLog2 = Math.log2(ways);
+    this.lru = cfg.replacement === 'lru';
+    this.mru = new Int32Array(this.sets).fill(-1);
     this.validSlots = new Int32Array(entries);
     this.validPos = new Int32Array(entries).fill(-1);
   }
 
   /** Slot caching (mm, vpn), or -1. Touches the LRU stamp on a hit. */
   lookup(mm: number, vpn: number): number {
-    const ways = this.ways;
-    const base = (vpn & (this.sets - 1)) * ways; // `&` on vpn > 2^32 keeps the low bits, which is all we need
-    for (let w = 0; w < ways; w++) {
-      const s = base + w;
-      if (this.vpn[s] === vpn && this.mm[s] === mm) {
-        if (this.replacement === 'lru') this.stamp[s] = this.clock++;
+    const set = vpn & this.setMask; // `&` on vpn > 2^32 keeps the low bits, which is all we need
+    const base = set << this.waysLog2;
+    const end = base + this.ways;
+    const tags = this.vpn;
+    for (let s = base; s < end; s++) {
+      if (tags[s] === vpn && this.mm[s] === mm) {
+        // Re-stamping the set's newest slot would not change the set's LRU order: skip the stores.
+        if (this.mru[set] !== s && this.lru) {
+          this.stamp[s] = this.clock++;
+          this.mru[set] = s;
+        }
         return s;
       }
     }
@@ -89,34 +113,35 @@ export class Tlb {
 
   /** Like {@link lookup} but without touching replacement state (for inspection and tests). */
   peek(mm: number, vpn: number): number {
-    const base = (vpn & (this.sets - 1)) * this.ways;
-    for (let w = 0; w < this.ways; w++) {
-      const s = base + w;
-      if (this.vpn[s] === vpn && this.mm[s] === mm) return s;
-    }
+    const base = (vpn & this.setMask) << this.waysLog2;
+    const end = base + this.ways;
+    for (let s = base; s < end; s++) if (this.vpn[s] === vpn && this.mm[s] === mm) return s;
     return -1;
   }
 
   /** Cache a translation; evicts within the set if needed. Returns the slot. */
   insert(mm: number, vpn: number, pfn: number, flags: number): number {
-    const ways = this.ways;
-    const base = (vpn & (this.sets - 1)) * ways;
-    let victim = -1;
-    for (let w = 0; w < ways; w++) {
-      const s = base + w;
-      if (this.vpn[s] === vpn && this.mm[s] === mm) {
-        victim = s;
+    const set = vpn & this.setMask;
+    const base = set << this.waysLog2;
+    const end = base + this.ways;
+    const tags = this.vpn;
+    const stamp = this.stamp;
+    // One pass over the set: the slot already caching (mm, vpn), else the first free way, else
+    // the first way with the oldest stamp (the same choices as three separate scans).
+    let match = -1;
+    let free = -1;
+    let oldest = base;
+    for (let s = base; s < end; s++) {
+      const t = tags[s]!;
+      if (t === vpn && this.mm[s] === mm) {
+        match = s;
         break;
       }
+      if (t === -1) {
+        if (free < 0) free = s;
+      } else if (stamp[s]! < stamp[oldest]!) oldest = s;
     }
-    if (victim < 0) {
-      for (let w = 0; w < ways; w++) {
-        if (this.vpn[base + w] === -1) {
-          victim = base + w;
-          break;
-        }
-      }
-    }
+    let victim = match >= 0 ? match : free;
     if (victim < 0) {
       if (this.replacement === 'random') {
         // xorshift32: deterministic, seeded per TLB
@@ -125,22 +150,20 @@ export class Tlb {
         x ^= x >>> 17;
         x ^= x << 5;
         this.rng = x >>> 0;
-        victim = base + (this.rng & (ways - 1));
-      } else {
-        victim = base;
-        for (let w = 1; w < ways; w++) if (this.stamp[base + w]! < this.stamp[victim]!) victim = base + w;
-      }
-      this.dropSlot(victim);
-    }
-    if (this.validPos[victim]! < 0) {
+        victim = base + (this.rng & (this.ways - 1));
+      } else victim = oldest;
+      // Evicted and refilled in place: the slot stays in the valid list.
+    } else if (this.validPos[victim]! < 0) {
       this.validPos[victim] = this.nValid;
       this.validSlots[this.nValid++] = victim;
     }
-    this.vpn[victim] = vpn;
+    tags[victim] = vpn;
     this.mm[victim] = mm;
     this.pfn[victim] = pfn;
     this.flags[victim] = flags | TLBF_VALID;
-    this.stamp[victim] = this.clock++;
+    this.bytes[victim] = null;
+    stamp[victim] = this.clock++;
+    this.mru[set] = victim;
     return victim;
   }
 
@@ -154,6 +177,7 @@ export class Tlb {
     this.validPos[s] = -1;
     this.vpn[s] = -1;
     this.flags[s] = 0;
+    this.bytes[s] = null;
   }
 
   private traceFlush(
