@@ -96,14 +96,20 @@ export class Cpu {
   translateWrite(va: number): number {
     const vpn = Math.floor(va / 4096);
     const tlb = this.tlb;
-    let s = tlb.lookup(this.mmId, vpn);
+    const s = tlb.lookup(this.mmId, vpn);
+    if (s >= 0 && (tlb.flags[s]! & (TLBF_WRITABLE | TLBF_DIRTY)) === (TLBF_WRITABLE | TLBF_DIRTY)) {
+      this.counters.tlbHits++;
+      this.lastVia = 0;
+      return tlb.pfn[s]!;
+    }
+    return this.translateWriteSlow(va, vpn, s);
+  }
+
+  /** {@link translateWrite} after the lookup, when slot `s` (or -1) is not cached writable+dirty. */
+  private translateWriteSlow(va: number, vpn: number, s: number): number {
+    const tlb = this.tlb;
     if (s >= 0) {
       const f = tlb.flags[s]!;
-      if ((f & (TLBF_WRITABLE | TLBF_DIRTY)) === (TLBF_WRITABLE | TLBF_DIRTY)) {
-        this.counters.tlbHits++;
-        this.lastVia = 0;
-        return tlb.pfn[s]!;
-      }
       if ((f & TLBF_WRITABLE) === 0) {
         tlb.dropSlot(s);
         return this.fault(va, true, FAULT_PROTECTION);
@@ -120,14 +126,15 @@ export class Cpu {
         return this.fault(va, true, FAULT_PROTECTION);
       }
       tlb.flags[s] = f | TLBF_DIRTY;
+      if (tlb.pfn[s] !== w.pfn) tlb.bytes[s] = null;
       tlb.pfn[s] = w.pfn;
       this.lastVia = 1;
       return w.pfn;
     }
-    s = this.fill(va, vpn, true);
-    if (s < 0) return -1;
+    const f = this.fill(va, vpn, true);
+    if (f < 0) return -1;
     this.lastVia = 2;
-    return tlb.pfn[s]!;
+    return tlb.pfn[f]!;
   }
 
   /** Translate for a read; returns the PFN or -1 (fault recorded). */
@@ -144,9 +151,27 @@ export class Cpu {
 
   /** User-mode byte store. 0 on success, -1 on a fault. */
   store8(va: number, v: number): number {
-    const pfn = this.translateWrite(va);
-    if (pfn < 0) return -1;
-    this.mem.write8(pfn, va & 4095, v);
+    const vpn = Math.floor(va / 4096);
+    const tlb = this.tlb;
+    const s = tlb.lookup(this.mmId, vpn);
+    let pfn: number;
+    if (s >= 0 && (tlb.flags[s]! & (TLBF_WRITABLE | TLBF_DIRTY)) === (TLBF_WRITABLE | TLBF_DIRTY)) {
+      // Hit on a writable+dirty entry (translateWrite inline): write through the slot's cached
+      // frame bytes, no PhysMem lookup; the first write through a slot caches them.
+      this.counters.tlbHits++;
+      this.lastVia = 0;
+      pfn = tlb.pfn[s]!;
+      const b = tlb.bytes[s] as Uint8Array | null;
+      if (b !== null) b[va & 4095] = v;
+      else {
+        this.mem.write8(pfn, va & 4095, v);
+        tlb.bytes[s] = this.mem.data[pfn]!;
+      }
+    } else {
+      pfn = this.translateWriteSlow(va, vpn, s);
+      if (pfn < 0) return -1;
+      this.mem.write8(pfn, va & 4095, v);
+    }
     this.counters.stores++;
     this.lastPfn = pfn;
     if (this.storeLog !== null || this.trace !== null) this.logStore(va, pfn, v);
@@ -170,11 +195,24 @@ export class Cpu {
 
   /** User-mode byte load: the value, or -1 on a fault. */
   load8(va: number): number {
-    const pfn = this.translateRead(va);
-    if (pfn < 0) return -1;
+    const vpn = Math.floor(va / 4096);
+    const tlb = this.tlb;
+    let s = tlb.lookup(this.mmId, vpn);
+    if (s >= 0) this.counters.tlbHits++;
+    else {
+      s = this.fill(va, vpn, false);
+      if (s < 0) return -1;
+    }
+    const pfn = tlb.pfn[s]!;
     this.counters.loads++;
     this.lastPfn = pfn;
-    const v = this.mem.read8(pfn, va & 4095);
+    // Read through the slot's cached frame bytes; a never-written frame reads as zeros.
+    let b = tlb.bytes[s] as Uint8Array | null;
+    if (b === null) {
+      const d = this.mem.data[pfn];
+      if (d !== undefined) tlb.bytes[s] = b = d;
+    }
+    const v = b === null ? 0 : b[va & 4095]!;
     if (this.trace !== null) this.trace.emit({ kind: 'load', mm: this.mmId, addr: va, pfn, value: v });
     return v;
   }

@@ -22,7 +22,10 @@ export class PhysMem {
   ptSlot: Int32Array;
   ptLo: Uint32Array;
   ptHi: Uint32Array;
-  /** Per-frame bytes, allocated on first write (sparse array). */
+  /**
+   * Per-frame bytes, allocated on first write (sparse array). Once allocated, a frame keeps its
+   * array for good (copies go into it), so TLBs may cache it per slot (`Tlb.bytes`).
+   */
   readonly data: (Uint8Array | undefined)[] = [];
   private nextPfn = 1;
   private nextSlot = 0;
@@ -174,12 +177,10 @@ export class PhysMem {
   /** Copy frame `src` into frame `dst` (COW copies, device copies). */
   copyPage(dst: number, src: number): void {
     const s = this.data[src];
-    if (s === undefined) {
-      this.data[dst] = undefined;
-      return;
-    }
     const d = this.data[dst];
-    if (d === undefined) this.data[dst] = s.slice();
+    // In place (never a new array for an allocated frame: TLBs cache it); never-written reads as 0.
+    if (s === undefined) d?.fill(0);
+    else if (d === undefined) this.data[dst] = s.slice();
     else d.set(s);
   }
 }
