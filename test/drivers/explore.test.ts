@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { KGen, Yield } from '../../src/checker/task.ts';
-import { buildBoSystem, createSecondaryMmu } from '../../src/drivers/consumers.ts';
+import { buildBoSystem, buildFbSystem, createSecondaryMmu } from '../../src/drivers/consumers.ts';
 import type { KTask } from '../../src/mm/kernel.ts';
 import { userStore8 } from '../../src/mm/memory.ts';
 import { as, boStore } from './helpers.ts';
@@ -146,5 +146,55 @@ describe('secondary MMU helper', () => {
     expect(dev.holdsWritable(s.mms[0]!.id, va)).toBe(false);
     expect(dev.store8(s.mms[0]!.id, va, 3)).toBe(-1);
     expect(s.gpu.coherent(bo, 5)).toBe(true);
+  });
+});
+
+describe('explore mode: fb_defio page_mkwrite window (quirk Q3)', () => {
+  function setup(variant: 'mainline' | 'page-lock') {
+    const s = buildFbSystem({ cpus: 1, pages: 4, variant, explore: true });
+    const va = s.vmas[0]!.start + 2 * 4096;
+    const g = userStore8(s.k, s.k.cpus[0]!, s.mmOfCpu[0]!, va, 9);
+    const pl = s.k.pageLock(s.fb.smemStart + 2);
+    // step until page_mkwrite has queued the page and returned with the page locked
+    for (;;) {
+      s.k.setCurrent(s.tasks[0]!);
+      const r = g.next();
+      expect(r.done).toBe(false);
+      if (s.fb.pagereflist.length === 1 && pl.owner === s.tasks[0] && s.fb.lock.owner === null) break;
+    }
+    s.fb.workPending = false; // the workqueue starts the work
+    return { s, g, va };
+  }
+  function finishUser(s: ReturnType<typeof setup>['s'], g: KGen<number>): void {
+    for (;;) {
+      s.k.setCurrent(s.tasks[0]!);
+      if (g.next().done) return;
+    }
+  }
+
+  it('mainline (no page lock in the work): the work runs in the window and the write is lost', () => {
+    const { s, g, va } = setup('mainline');
+    as(s.k, s.fb.worker, s.fb.deferredWork()); // nothing to protect yet, copies the old page
+    finishUser(s, g);
+    expect(s.display.coherent(2)).toBe(false);
+    expect(s.fb.workPending).toBe(false);
+    as(s.k, s.tasks[0]!, userStore8(s.k, s.k.cpus[0]!, s.mmOfCpu[0]!, va, 10));
+    expect(s.fb.pagereflist).toHaveLength(0); // writable PTE: no fault, nothing queued
+  });
+
+  it('page-lock (pre-2025): the work waits for the fault to finish, then protects and copies', () => {
+    const { s, g } = setup('page-lock');
+    const w = s.fb.deferredWork();
+    let blocked: Yield;
+    for (;;) {
+      s.k.setCurrent(s.fb.worker);
+      const r = w.next();
+      expect(r.done).toBe(false);
+      blocked = r.value;
+      if (typeof blocked === 'object' && !blocked.ready()) break; // on the page lock
+    }
+    finishUser(s, g);
+    as(s.k, s.fb.worker, w);
+    expect(s.display.coherent(2)).toBe(true);
   });
 });
