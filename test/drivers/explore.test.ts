@@ -185,13 +185,12 @@ describe('explore mode: fb_defio page_mkwrite window (quirk Q3)', () => {
   it('page-lock (pre-2025): the work waits for the fault to finish, then protects and copies', () => {
     const { s, g } = setup('page-lock');
     const w = s.fb.deferredWork();
-    let blocked: Yield;
     for (;;) {
       s.k.setCurrent(s.fb.worker);
       const r = w.next();
-      expect(r.done).toBe(false);
-      blocked = r.value;
-      if (typeof blocked === 'object' && !blocked.ready()) break; // on the page lock
+      if (r.done) throw new Error('the work finished without waiting for the page lock');
+      const y: Yield = r.value;
+      if (typeof y === 'object' && !y.ready()) break; // on the page lock
     }
     finishUser(s, g);
     as(s.k, s.fb.worker, w);
