@@ -1,6 +1,7 @@
 import type { TraceSink } from '../trace/sink.ts';
 import type { Counters } from './counters.ts';
 import type { PhysMem } from './physmem.ts';
+import { LEVEL_PTE } from './pte.ts';
 import type { StoreLog } from './storelog.ts';
 import { DEFAULT_TLB, TLBF_DIRTY, TLBF_USER, TLBF_WRITABLE, Tlb, type TlbConfig } from './tlb.ts';
 import { HwWalker, WALK_OK } from './walker.ts';
@@ -33,6 +34,13 @@ export class Cpu {
   faultAddr = 0;
   faultWrite = false;
   faultReason = 0;
+  /**
+   * Flat index of the PTE-level entry the faulting access's page walk ended on (the leaf, or the
+   * non-present PTE), or -1 (no walk: a cached read-only entry; or the walk stopped above the PTE
+   * level). Valid right after a fault, before the page tables change: the kernel's fault handler
+   * may use it instead of walking the tables again.
+   */
+  faultPtep = -1;
   /** How the last successful store translated: 0 tlb hit, 1 dirty re-walk, 2 walk. */
   lastVia = 0;
   /** PFN the last successful access used. */
@@ -64,6 +72,7 @@ export class Cpu {
   }
 
   private fault(va: number, write: boolean, reason: number): number {
+    this.faultPtep = -1;
     this.faultAddr = va;
     this.faultWrite = write;
     this.faultReason = reason;
@@ -71,12 +80,21 @@ export class Cpu {
     return -1;
   }
 
+  /** A fault found by the walk just done: also records where it ended ({@link faultPtep}). */
+  private walkFault(va: number, write: boolean, reason: number): number {
+    this.fault(va, write, reason);
+    const w = this.walker;
+    if (w.leafLevel === LEVEL_PTE) this.faultPtep = w.leafIdx;
+    return -1;
+  }
+
   /** Walk and, if permitted, fill the TLB. Returns the slot or -1 (fault recorded). */
   private fill(va: number, vpn: number, write: boolean): number {
     const w = this.walker;
     this.counters.tlbMisses++;
-    if (w.walk(this.mmId, this.root, vpn, write) !== WALK_OK) return this.fault(va, write, FAULT_NOT_PRESENT);
-    if (!w.user || (write && !w.writable)) return this.fault(va, write, FAULT_PROTECTION);
+    if (w.walk(this.mmId, this.root, vpn, write) !== WALK_OK)
+      return this.walkFault(va, write, FAULT_NOT_PRESENT);
+    if (!w.user || (write && !w.writable)) return this.walkFault(va, write, FAULT_PROTECTION);
     const f = (w.writable ? TLBF_WRITABLE : 0) | (w.dirty ? TLBF_DIRTY : 0) | TLBF_USER;
     const s = this.tlb.insert(this.mmId, vpn, w.pfn, f);
     if (this.trace !== null)
@@ -119,11 +137,11 @@ export class Cpu {
       const w = this.walker;
       if (w.walk(this.mmId, this.root, vpn, true) !== WALK_OK) {
         tlb.dropSlot(s);
-        return this.fault(va, true, FAULT_NOT_PRESENT);
+        return this.walkFault(va, true, FAULT_NOT_PRESENT);
       }
       if (!w.writable || !w.user) {
         tlb.dropSlot(s);
-        return this.fault(va, true, FAULT_PROTECTION);
+        return this.walkFault(va, true, FAULT_PROTECTION);
       }
       tlb.flags[s] = f | TLBF_DIRTY;
       if (tlb.pfn[s] !== w.pfn) tlb.bytes[s] = null;

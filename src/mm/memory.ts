@@ -151,8 +151,10 @@ export function* handleMmFault(k: Kernel, mm: MmStruct, addr: number, flags: num
  * drained by runToCompletion), as a plain function: the write-protect fault runs without the
  * handleMmFault and doWpPage generators (about 35 ns each here); everything else, and any
  * contended lock, drains the usual generator. Same steps, locks, counters and trace events.
+ * `ptep`, if >= 0, is the flat index of addr's PTE in `mm` (what the software walk would find,
+ * e.g. `Cpu.faultPtep` right after the fault): the walk is skipped.
  */
-export function handleMmFaultFast(k: Kernel, mm: MmStruct, addr: number, flags: number): number {
+export function handleMmFaultFast(k: Kernel, mm: MmStruct, addr: number, flags: number, ptep = -1): number {
   const prev = k.enter('handleMmFault');
   if (!mm.mmapLock.tryDownRead()) runToCompletion(mm.mmapLock.downRead());
   let ret: number;
@@ -162,7 +164,8 @@ export function handleMmFaultFast(k: Kernel, mm: MmStruct, addr: number, flags: 
     ret = VM_FAULT_SIGSEGV;
   } else {
     const mem = k.mem;
-    const i = entryIndexAt(mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, true);
+    const i =
+      ptep >= 0 ? ptep : entryIndexAt(mem, vma.mm.root, Math.floor(addr / 4096), LEVEL_PTE, k.levels, true);
     if (i < 0) ret = runToCompletion(hugeLeafFault(k, vma, addr, write));
     else {
       const lo = mem.ptLo[i]!;
@@ -634,7 +637,9 @@ export function storeFast(k: Kernel, cpu: Cpu, mm: MmStruct, va: number, v: numb
         write: true,
         reason: cpu.faultReason === 1 ? 'not-present' : 'protection',
       });
-    const r = handleMmFaultFast(k, mm, va, FAULT_FLAG_WRITE | FAULT_FLAG_USER);
+    // The CPU's walk just ended on the PTE (same root): the handler need not walk again.
+    const ptep = cpu.root === mm.root ? cpu.faultPtep : -1;
+    const r = handleMmFaultFast(k, mm, va, FAULT_FLAG_WRITE | FAULT_FLAG_USER, ptep);
     if ((r & VM_FAULT_ERROR) !== 0) return r;
     if (cpu.store8(va, v) === 0) return 0;
   }
