@@ -171,21 +171,27 @@ export class Cpu {
   store8(va: number, v: number): number {
     const vpn = Math.floor(va / 4096);
     const tlb = this.tlb;
-    const s = tlb.lookup(this.mmId, vpn);
+    const s = tlb.peek(this.mmId, vpn);
     let pfn: number;
-    if (s >= 0 && (tlb.flags[s]! & (TLBF_WRITABLE | TLBF_DIRTY)) === (TLBF_WRITABLE | TLBF_DIRTY)) {
-      // Hit on a writable+dirty entry (translateWrite inline): write through the slot's cached
-      // frame bytes, no PhysMem lookup; the first write through a slot caches them.
+    if (s >= 0 && tlb.ready[s] === 1) {
+      // Ready slot (writable+dirty, bytes cached, no LRU update due): one byte checked, then the
+      // write through the slot's cached frame bytes; no flags, LRU or PhysMem access.
       this.counters.tlbHits++;
       this.lastVia = 0;
       pfn = tlb.pfn[s]!;
-      const b = tlb.bytes[s] as Uint8Array | null;
-      if (b !== null) b[va & 4095] = v;
-      else {
-        this.mem.write8(pfn, va & 4095, v);
-        tlb.bytes[s] = this.mem.data[pfn]!;
-      }
+      tlb.bytes[s]![va & 4095] = v;
+    } else if (s >= 0 && (tlb.flags[s]! & (TLBF_WRITABLE | TLBF_DIRTY)) === (TLBF_WRITABLE | TLBF_DIRTY)) {
+      // Hit on a writable+dirty entry (translateWrite inline): the first write through a slot
+      // caches its frame bytes and makes it ready.
+      tlb.touch(s);
+      this.counters.tlbHits++;
+      this.lastVia = 0;
+      pfn = tlb.pfn[s]!;
+      this.mem.write8(pfn, va & 4095, v);
+      tlb.bytes[s] = this.mem.data[pfn]!;
+      tlb.markReady(s);
     } else {
+      if (s >= 0) tlb.touch(s);
       pfn = this.translateWriteSlow(va, vpn, s);
       if (pfn < 0) return -1;
       this.mem.write8(pfn, va & 4095, v);

@@ -45,6 +45,12 @@ export class Tlb {
    * not cached yet; PhysMem never replaces a frame's array once allocated, so it cannot go stale).
    */
   readonly bytes: (Uint8Array | null)[];
+  /**
+   * 1 if a store may hit slot `s` with nothing but the write: valid, cached writable+dirty, frame
+   * bytes cached, and (LRU) the newest of its set, so {@link lookup} would not re-stamp it. Set by
+   * the CPU ({@link markReady}), cleared by anything that changes one of those.
+   */
+  readonly ready: Uint8Array;
   /** LRU age stamp or FIFO insertion stamp. */
   private readonly stamp: Uint32Array;
   private clock = 1;
@@ -83,6 +89,7 @@ export class Tlb {
     this.pfn = new Float64Array(entries);
     this.flags = new Uint8Array(entries);
     this.bytes = new Array<Uint8Array | null>(entries).fill(null);
+    this.ready = new Uint8Array(entries);
     this.stamp = new Uint32Array(entries);
     this.setMask = this.sets - 1;
     this.waysLog2 = Math.log2(ways);
@@ -94,29 +101,30 @@ export class Tlb {
 
   /** Slot caching (mm, vpn), or -1. Touches the LRU stamp on a hit. */
   lookup(mm: number, vpn: number): number {
-    const set = vpn & this.setMask; // `&` on vpn > 2^32 keeps the low bits, which is all we need
-    const base = set << this.waysLog2;
-    const end = base + this.ways;
-    const tags = this.vpn;
-    for (let s = base; s < end; s++) {
-      if (tags[s] === vpn && this.mm[s] === mm) {
-        // Re-stamping the set's newest slot would not change the set's LRU order: skip the stores.
-        if (this.mru[set] !== s && this.lru) {
-          this.stamp[s] = this.clock++;
-          this.mru[set] = s;
-        }
-        return s;
-      }
-    }
-    return -1;
+    const s = this.peek(mm, vpn);
+    if (s >= 0) this.touch(s);
+    return s;
   }
 
   /** Like {@link lookup} but without touching replacement state (for inspection and tests). */
   peek(mm: number, vpn: number): number {
-    const base = (vpn & this.setMask) << this.waysLog2;
+    const base = (vpn & this.setMask) << this.waysLog2; // `&` on vpn > 2^32 keeps the low bits we need
     const end = base + this.ways;
-    for (let s = base; s < end; s++) if (this.vpn[s] === vpn && this.mm[s] === mm) return s;
+    const tags = this.vpn;
+    for (let s = base; s < end; s++) if (tags[s] === vpn && this.mm[s] === mm) return s;
     return -1;
+  }
+
+  /** What {@link lookup} does to replacement state on a hit of slot `s`. */
+  touch(s: number): void {
+    const set = s >> this.waysLog2;
+    const m = this.mru[set]!;
+    // Re-stamping the set's newest slot would not change the set's LRU order: skip the stores.
+    if (m !== s && this.lru) {
+      this.stamp[s] = this.clock++;
+      this.mru[set] = s;
+      if (m >= 0) this.ready[m] = 0;
+    }
   }
 
   /** Cache a translation; evicts within the set if needed. Returns the slot. */
@@ -162,9 +170,20 @@ export class Tlb {
     this.pfn[victim] = pfn;
     this.flags[victim] = flags | TLBF_VALID;
     this.bytes[victim] = null;
+    this.ready[victim] = 0;
     stamp[victim] = this.clock++;
+    const m = this.mru[set]!;
+    if (m >= 0 && this.lru) this.ready[m] = 0;
     this.mru[set] = victim;
     return victim;
+  }
+
+  /**
+   * Slot `s`, just looked up (so the newest of its set), is writable+dirty with `bytes[s]` set:
+   * later stores may take the ready fast path.
+   */
+  markReady(s: number): void {
+    this.ready[s] = 1;
   }
 
   /** Invalidate one slot (no counting; used by eviction and by the walker on a fault). */
@@ -178,6 +197,7 @@ export class Tlb {
     this.vpn[s] = -1;
     this.flags[s] = 0;
     this.bytes[s] = null;
+    this.ready[s] = 0;
   }
 
   private traceFlush(
