@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 import { BO_VARIANTS, type BoVariant } from '../drivers/bo-dirty.ts';
 import { DEFIO_VARIANTS, type DefioVariant } from '../drivers/deferred-io.ts';
 import { HELPER_VARIANT_NAMES, type HelperVariantName } from '../mm/mapping-dirty-helpers.ts';
+import { loadCostFile } from '../workload/cost-model.ts';
 import { WorkloadInputError } from '../workload/errors.ts';
 import { RUN_METHODS, type RunMethod, type RunOptions, type RunResult, runNamed } from '../workload/run.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
@@ -25,6 +26,7 @@ export interface RunArgs {
   boVariant?: string;
   helperVariant?: string;
   defioVariant?: string;
+  costs?: string;
   json?: boolean;
 }
 
@@ -52,6 +54,14 @@ export function runOptions(a: RunArgs): RunOptions {
     o.helperVariant = oneOf<HelperVariantName>('helper-variant', a.helperVariant, HELPER_VARIANT_NAMES);
   if (a.defioVariant !== undefined)
     o.defioVariant = oneOf<DefioVariant>('defio-variant', a.defioVariant, DEFIO_VARIANTS);
+  // Prices measured on this machine by `dirtyscope kernel bench` (docs/kernel-costs.json), over the scenario's.
+  if (a.costs !== undefined) {
+    try {
+      o.costs = loadCostFile(a.costs).costs;
+    } catch (e) {
+      throw new UsageError(`--costs: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   return o;
 }
 
@@ -115,6 +125,10 @@ export function register(program: Command): void {
     .option('--bo-variant <v>', `driver variant: ${BO_VARIANTS.join(' | ')}`)
     .option('--helper-variant <v>', 'mapping-dirty-helpers variant (default mainline)')
     .option('--defio-variant <v>', `deferred I/O variant: ${DEFIO_VARIANTS.join(' | ')}`)
+    .option(
+      '--costs <file>',
+      'cost parameters measured by `dirtyscope kernel bench` (e.g. docs/kernel-costs.json)',
+    )
     .option('--json', 'print the run report as one JSON document')
     .action(async (scenario: string, a: RunArgs) => {
       const bar = progressBar();

@@ -210,5 +210,8 @@ describe('cost parameters', () => {
     writeFileSync(f, '{');
     expect(() => loadCostFile(f)).toThrow(CostParamsError);
     expect(() => loadCostFile(join(dir, 'missing.json'))).toThrow(/cannot read \(ENOENT\)/);
+    // A misspelt field prices nothing: an error, not a silent run on the defaults.
+    writeFileSync(f, JSON.stringify({ wpFautNs: 600 }));
+    expect(() => loadCostFile(f)).toThrow(/no known cost parameter/);
   });
 });
