@@ -102,8 +102,8 @@ export const wpVsWriter: ModelDef = {
 export const cleanVsWriter: ModelDef = {
   name: 'clean-vs-writer',
   description:
-    'PAGETABLE tracking: a writer races clean_record_shared_mapping_range rounds (the second round is the exact ' +
-    'snapshot protocol: wp then clean); every completed write must reach the consumer (P1, P4, P9)',
+    'PAGETABLE tracking: a writer with a warm writable+dirty TLB entry races a clean_record_shared_mapping_range ' +
+    'round; every completed write must reach the consumer (P1, P4; the wp-then-clean protocol is wp-clean-vs-writer)',
   variants: [
     v('mainline', 'pass'),
     v('no-tlb-flush', 'fail', 'no-lost-write'),
