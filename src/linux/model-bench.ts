@@ -8,20 +8,45 @@
  *   every (100/pct)-th was written since the last scan.
  * - wpFault: the first store to a write-protected page, timed in batches of 1024 faults.
  *
- * The model's memory holds every written page's bytes in the JS heap, so the model measures at
- * most `maxPages` pages (default 16384 = 64 MiB) whatever size the kernel row has: a per-page
- * cost, compared per page. Each figure is the best of several samples, cached per (op, pct).
+ * The model's memory holds every written page's bytes in typed arrays (4 KiB each), so the model
+ * measures at most `maxPages` pages (default 262,144 = 1 GiB, the kernel bench's smallest size;
+ * about 1.4 GB of RSS and 4 s to populate) whatever size the kernel row has: a per-page cost,
+ * compared per page. One populated region per size is shared by every op (populating it is the
+ * slow part). Each figure is the best (and the median) of `samples` runs after `warmup` untimed
+ * runs that let the JIT compile the walk; CPU time of the process is measured beside wall time.
  */
 import type { BenchWork, ModelBenchSide } from './kernel-bench.ts';
 import { ModelRegion } from './model-backend.ts';
 import { PAGE_IS_WRITTEN, PM_SCAN_WP_MATCHING } from './pagemap-scan.ts';
 import { pagesOf, scanToEnd } from './tracking.ts';
 
-/** Default cap on the pages the model measures. */
-export const MODEL_BENCH_MAX_PAGES = 16384;
+/** Default cap on the pages the model measures (1 GiB of 4 KiB pages). */
+export const MODEL_BENCH_MAX_PAGES = 262144;
+/** Timed runs per figure. */
+export const MODEL_BENCH_SAMPLES = 7;
+/** Untimed runs before the timed ones (JIT warm-up). */
+export const MODEL_BENCH_WARMUP = 2;
+
+/** One model figure. */
+export interface ModelMeasurement {
+  /** Pages measured. */
+  pages: number;
+  /** Best wall time, ns per page (per fault). */
+  best: number;
+  /** Median wall time, ns per page (per fault). */
+  median: number;
+  /** Best process CPU time (user + system), ns per page (per fault). */
+  cpuBest: number;
+  samples: number;
+}
 
 function now(): bigint {
   return process.hrtime.bigint();
+}
+
+function cpuNs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
 }
 
 function writePct(r: ModelRegion, pct: number): number {
@@ -36,71 +61,134 @@ function writePct(r: ModelRegion, pct: number): number {
   return n;
 }
 
-/** Model ns per page (ns per fault for wpFault) for `work`, on at most `maxPages` pages. */
-export function measureModel(work: BenchWork, maxPages = MODEL_BENCH_MAX_PAGES, samples = 5): number {
-  const P = Math.max(1, Math.min(work.pages, maxPages));
-  const r = new ModelRegion(P, true);
-  try {
-    r.fill(0, P, 1);
-    let best = Number.POSITIVE_INFINITY;
-    if (work.op === 'writeProtect') {
-      for (let s = 0; s < samples; s++) {
-        if (s > 0) r.unprotect(0, P);
-        const t0 = now();
-        const out = r.armWriteProtect(0, P);
-        const dt = Number(now() - t0);
-        if (!out.ok) throw new Error(`model UFFDIO_WRITEPROTECT failed: ${out.errno}`);
-        best = Math.min(best, dt / P);
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[(s.length - 1) >> 1]!;
+}
+
+/** A populated, uffd-registered model region of `pages` pages (every page written once). */
+export function benchRegion(pages: number): ModelRegion {
+  const r = new ModelRegion(pages, true);
+  r.fill(0, pages, 1);
+  return r;
+}
+
+/**
+ * Measure `work` on `r` (populated by {@link benchRegion}; any uffd-wp state): `warmup` untimed
+ * runs, then `samples` timed ones. Leaves every page present.
+ */
+export function measureOn(
+  r: ModelRegion,
+  work: BenchWork,
+  samples = MODEL_BENCH_SAMPLES,
+  warmup = MODEL_BENCH_WARMUP,
+): ModelMeasurement {
+  const P = r.pages;
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  const runs = warmup + samples;
+  if (work.op === 'writeProtect') {
+    for (let s = 0; s < runs; s++) {
+      r.unprotect(0, P);
+      const c0 = cpuNs();
+      const t0 = now();
+      const out = r.armWriteProtect(0, P);
+      const dt = Number(now() - t0);
+      const dc = cpuNs() - c0;
+      if (!out.ok) throw new Error(`model UFFDIO_WRITEPROTECT failed: ${out.errno}`);
+      if (s >= warmup) {
+        wall.push(dt / P);
+        cpu.push(dc / P);
       }
-      return best;
     }
+  } else if (work.op === 'scanReprotect') {
     r.armWriteProtect(0, P);
-    if (work.op === 'scanReprotect') {
-      const pct = work.writtenPct ?? 0;
-      for (let s = 0; s < samples; s++) {
-        const wrote = writePct(r, pct);
-        const t0 = now();
-        const res = scanToEnd(r, {
-          startPage: 0,
-          endPage: P,
-          flags: PM_SCAN_WP_MATCHING,
-          categoryMask: PAGE_IS_WRITTEN,
-          returnMask: PAGE_IS_WRITTEN,
-        });
-        const dt = Number(now() - t0);
-        const got = pagesOf(res.regions).length;
-        if (got !== wrote) throw new Error(`model scan at ${pct}%: reported ${got} pages, wrote ${wrote}`);
-        best = Math.min(best, dt / P);
+    const pct = work.writtenPct ?? 0;
+    for (let s = 0; s < runs; s++) {
+      const wrote = writePct(r, pct);
+      const c0 = cpuNs();
+      const t0 = now();
+      const res = scanToEnd(r, {
+        startPage: 0,
+        endPage: P,
+        flags: PM_SCAN_WP_MATCHING,
+        categoryMask: PAGE_IS_WRITTEN,
+        returnMask: PAGE_IS_WRITTEN,
+      });
+      const dt = Number(now() - t0);
+      const dc = cpuNs() - c0;
+      const got = pagesOf(res.regions).length;
+      if (got !== wrote) throw new Error(`model scan at ${pct}%: reported ${got} pages, wrote ${wrote}`);
+      if (s >= warmup) {
+        wall.push(dt / P);
+        cpu.push(dc / P);
       }
-      return best;
     }
-    // wpFault: every page is protected; time first stores in batches
-    const BATCH = 1024;
+  } else {
+    // wpFault: every page protected; first stores timed in batches of 1024
+    r.armWriteProtect(0, P);
+    const BATCH = Math.min(1024, P);
     for (let lo = 0; lo + BATCH <= P; lo += BATCH) {
+      const c0 = cpuNs();
       const t0 = now();
       for (let p = lo; p < lo + BATCH; p++) r.store(p, 0, 4);
-      best = Math.min(best, Number(now() - t0) / BATCH);
+      const dt = Number(now() - t0);
+      const dc = cpuNs() - c0;
+      if (lo >= warmup * BATCH) {
+        wall.push(dt / BATCH);
+        cpu.push(dc / BATCH);
+      }
     }
-    if (best === Number.POSITIVE_INFINITY) {
+    if (wall.length === 0) {
+      r.armWriteProtect(0, P);
+      const c0 = cpuNs();
       const t0 = now();
       for (let p = 0; p < P; p++) r.store(p, 0, 4);
-      best = Number(now() - t0) / P;
+      wall.push(Number(now() - t0) / P);
+      cpu.push((cpuNs() - c0) / P);
     }
-    return best;
+  }
+  return {
+    pages: P,
+    best: Math.min(...wall),
+    median: median(wall),
+    cpuBest: Math.min(...cpu),
+    samples: wall.length,
+  };
+}
+
+/** Model ns per page (ns per fault for wpFault) for `work`, on at most `maxPages` pages. */
+export function measureModel(
+  work: BenchWork,
+  maxPages = MODEL_BENCH_MAX_PAGES,
+  samples = MODEL_BENCH_SAMPLES,
+): number {
+  const r = benchRegion(Math.max(1, Math.min(work.pages, maxPages)));
+  try {
+    return measureOn(r, work, samples).best;
   } finally {
     r.close();
   }
 }
 
-/** A {@link ModelBenchSide} for runKernelBench: measures each (op, pct) once and reuses it. */
+/**
+ * A {@link ModelBenchSide} for runKernelBench: measures each (op, pct) once on one shared region
+ * (per size) and reuses the figure.
+ */
 export function modelBenchSide(maxPages = MODEL_BENCH_MAX_PAGES): ModelBenchSide {
   const cache = new Map<string, number>();
+  let region: ModelRegion | null = null;
   return {
     measure(work: BenchWork): number {
-      const key = `${work.op}:${work.writtenPct ?? ''}`;
+      const P = Math.max(1, Math.min(work.pages, maxPages));
+      const key = `${P}:${work.op}:${work.writtenPct ?? ''}`;
       let v = cache.get(key);
       if (v === undefined) {
-        v = measureModel(work, maxPages);
+        if (region === null || region.pages !== P) {
+          region?.close();
+          region = benchRegion(P);
+        }
+        v = measureOn(region, work).best;
         cache.set(key, v);
       }
       return v;
