@@ -241,6 +241,15 @@ export function* uffdWpRange(
     }
     const ptl = k.ptl(k.tableOfSlot(Math.floor(i / 512)));
     if (k.explore || !ptl.tryLock()) yield* ptl.lock();
+    if (!k.explore) {
+      // fast mode: the whole table run in one plain call (no generator step per PTE)
+      const r = wpTableRun(k, vma, i, addr, tableEnd, enableWp, markers, tryWritable, shared);
+      changed += r & 0x3ff;
+      presentChanged += r >>> 10;
+      addr = tableEnd;
+      ptl.unlock();
+      continue;
+    }
     for (; addr < tableEnd; addr += 4096, i++) {
       const lo = mem.ptLo[i]!;
       const hi = mem.ptHi[i]!;
@@ -276,6 +285,73 @@ export function* uffdWpRange(
   decTlbFlushPending(mm);
   yield* mmuNotifierInvalidateRangeEnd(k, range);
   return changed;
+}
+
+/** RW and the uffd-wp bit: a present entry with exactly the uffd-wp bit of the two is protected. */
+const RW_UFFD_WP = P_RW | P_UFFD_WP;
+
+/**
+ * One PTE table's part of {@link uffdWpRange} in fast mode (PTL held by the caller): entries
+ * `i0`.. covering [addr, end). Same changes, in the same order, as the explore-mode loop; PTEs
+ * are stored directly unless a trace wants each one (setPteAt). An enable over an entry that is
+ * already protected and present is skipped with one test (perf: re-protecting an idle range;
+ * bench kernel.model.wp.nsPerPage). Returns changed | presentChanged << 10 (each <= 512).
+ */
+function wpTableRun(
+  k: Kernel,
+  vma: Vma,
+  i0: number,
+  addr: number,
+  end: number,
+  enableWp: boolean,
+  markers: boolean,
+  tryWritable: boolean,
+  shared: boolean,
+): number {
+  const lo32 = k.mem.ptLo;
+  const hi32 = k.mem.ptHi;
+  const traced = k.trace !== null;
+  const ss = k.shadowStack;
+  const PR = P_PRESENT;
+  const WP = P_UFFD_WP;
+  const iEnd = i0 + (end - addr) / 4096;
+  const base = addr - i0 * 4096; // address of entry j is base + j * 4096
+  let changed = 0;
+  let presentChanged = 0;
+  for (let j = i0; j < iEnd; j++) {
+    const lo = lo32[j]!;
+    const hi = hi32[j]!;
+    let nlo: number;
+    let nhi = hi;
+    if ((lo & PR) !== 0) {
+      if (enableWp) {
+        // already protected (uffd-wp set, RW clear): pte_wrprotect leaves it as it is unless
+        // shadow stacks move D to SavedDirty
+        if ((lo & RW_UFFD_WP) === WP && !ss) continue;
+        nlo = (wrprotectLo(lo, ss) | WP) >>> 0;
+        nhi = wrprotectHi(lo, hi, ss);
+      } else {
+        nlo = (lo & ~WP) >>> 0;
+        if (tryWritable && canChangePteWritable(k, shared, nlo, hi)) nlo = (nlo | P_RW) >>> 0;
+      }
+      if (nlo === lo && nhi === hi) continue;
+      presentChanged++;
+    } else if (lo === 0 && hi === 0) {
+      if (!markers) continue;
+      nlo = PTE_MARKER_UFFD_WP_LO;
+      nhi = 0;
+    } else if (!enableWp && isUffdWpMarker(lo, hi)) {
+      nlo = 0;
+      nhi = 0;
+    } else continue;
+    changed++;
+    if (traced) setPteAt(k, vma, base + j * 4096, j, nlo, nhi);
+    else {
+      lo32[j] = nlo;
+      hi32[j] = nhi;
+    }
+  }
+  return changed | (presentChanged << 10);
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The fast-mode PAGEMAP_SCAN walk (MmWalkOps.pteRun: one call per PTE table, the integer-indexed
+ * The fast-mode UFFDIO_WRITEPROTECT table loop (userfaultfd.ts wpTableRun) and PAGEMAP_SCAN walk (MmWalkOps.pteRun: one call per PTE table, the integer-indexed
  * "written pages" loop with its eight-entry bulk reject) against the explore-mode walk (pteEntry,
  * one PTE at a time through the general classification): on random page-table states built by
  * stores, write-protect / unprotect, MADV_DONTNEED and scans, both give the same scan results,
@@ -45,8 +45,8 @@ interface World {
   pages: number;
 }
 
-function world(pages: number, explore: boolean): World {
-  const k = kernel(1, { explore });
+function world(pages: number, explore: boolean, shadowStack = false): World {
+  const k = kernel(1, { explore, shadowStack });
   k.setCurrent(new KTask('user', 0));
   const mm = mmCreate(k, 't');
   switchMm(k, 0, mm);
@@ -147,16 +147,16 @@ const opArb = (pages: number): fc.Arbitrary<Op> => {
   );
 };
 
-describe('PAGEMAP_SCAN: fast-mode pteRun == explore-mode pteEntry', () => {
-  it('same results, PTEs and TLB flushes on random operation sequences over three PTE tables', () => {
+describe('uffd-wp and PAGEMAP_SCAN: fast mode == explore mode', () => {
+  it('same results, PTEs and TLB flushes on random operation sequences over three PTE tables (with and without shadow stacks)', () => {
     const pages = 3 * 512 - 37; // the last table is partial
     fc.assert(
-      fc.property(fc.array(opArb(pages), { minLength: 1, maxLength: 25 }), (ops) => {
-        const fast = world(pages, false);
-        const slow = world(pages, true);
+      fc.property(fc.array(opArb(pages), { minLength: 1, maxLength: 25 }), fc.boolean(), (ops, ss) => {
+        const fast = world(pages, false, ss);
+        const slow = world(pages, true, ss);
         for (const op of ops) {
           expect(apply(fast, op)).toEqual(apply(slow, op));
-          if (op.t === 'scan') expect(ptes(fast)).toEqual(ptes(slow));
+          if (op.t === 'scan' || op.t === 'wp') expect(ptes(fast)).toEqual(ptes(slow));
         }
         expect(ptes(fast)).toEqual(ptes(slow));
         expect(flushes(fast.k)).toEqual(flushes(slow.k));
