@@ -51,6 +51,10 @@ import {
 const P_PRESENT = PTE_PRESENT;
 const P_UFFD_WP = PTE_UFFD_WP;
 const MARKER_LO = PTE_MARKER_UFFD_WP_LO;
+// Imported functions too (each call through a namespace getter otherwise): used per written page.
+const wrLo = wrprotectLo;
+const wrHi = wrprotectHi;
+const setPte = setPteAt;
 
 // Category bits and flags (linux/fs.h values; src/linux/pagemap-scan.ts has the same for the ABI).
 export const PAGE_IS_WPALLOWED = 1 << 0;
@@ -125,6 +129,18 @@ export interface PmScanResult {
   categories: number[];
 }
 
+/**
+ * {@link PmScanResult} with the regions in typed arrays (the first `ret` entries; empty on an
+ * error): what {@link pagemapScanRaw} returns, no per-region array growth.
+ */
+export interface PmScanRawResult {
+  ret: number;
+  walkEnd: number;
+  starts: Float64Array;
+  ends: Float64Array;
+  categories: Int32Array;
+}
+
 /** Per-call state (struct pagemap_scan_private); one object per ioctl, none per page. */
 interface ScanState {
   k: Kernel;
@@ -155,10 +171,25 @@ interface ScanState {
   /** Span modified under the current PTL, to flush before it is dropped (0/0 = none). */
   flushStart: number;
   flushEnd: number;
-  /** Output. */
-  starts: number[];
-  ends: number[];
-  cats: number[];
+  /** Output: `nOut` regions in growable typed arrays (perf: ~3x cheaper than three pushes). */
+  starts: Float64Array;
+  ends: Float64Array;
+  cats: Int32Array;
+  nOut: number;
+}
+
+/** Double the output arrays of `st`. */
+function growOut(st: ScanState): void {
+  const cap = Math.max(16, st.starts.length * 2);
+  const s = new Float64Array(cap);
+  s.set(st.starts);
+  st.starts = s;
+  const e = new Float64Array(cap);
+  e.set(st.ends);
+  st.ends = e;
+  const c = new Int32Array(cap);
+  c.set(st.cats);
+  st.cats = c;
 }
 
 function isInterestingPage(c: number, a: PmScanArg): boolean {
@@ -186,9 +217,12 @@ function pushRange(st: ScanState, cat: number, addr: number, end: number): boole
 /** Move the open region (if non-empty) to the output. */
 function flushCur(st: ScanState): void {
   if (st.curEnd !== 0 && st.curEnd !== st.curStart) {
-    st.starts.push(st.curStart);
-    st.ends.push(st.curEnd);
-    st.cats.push(st.curCat);
+    const n = st.nOut;
+    if (n === st.starts.length) growOut(st);
+    st.starts[n] = st.curStart;
+    st.ends[n] = st.curEnd;
+    st.cats[n] = st.curCat;
+    st.nOut = n + 1;
   }
   st.curEnd = 0;
   st.curStart = 0;
@@ -241,23 +275,25 @@ function pteCategories(st: ScanState, lo: number, hi: number): number {
   return c;
 }
 
-/** make_uffd_wp_pte for the PTE at `i` (caller holds the PTL). */
+/**
+ * make_uffd_wp_pte for the PTE at `i` (caller holds the PTL). Without a trace the entry is stored
+ * directly (what setPteAt does then).
+ */
 function makeUffdWpPte(st: ScanState, vma: Vma, addr: number, i: number): void {
-  const mem = st.k.mem;
-  const lo = mem.ptLo[i]!;
   const k = st.k;
+  const mem = k.mem;
+  const lo = mem.ptLo[i]!;
   if ((lo & P_PRESENT) !== 0) {
     const hi = mem.ptHi[i]!;
     // pte_mkuffd_wp: write-protect and set the bit (ptep_modify_prot_start/commit, atomic here)
-    setPteAt(
-      k,
-      vma,
-      addr,
-      i,
-      (wrprotectLo(lo, k.shadowStack) | P_UFFD_WP) >>> 0,
-      wrprotectHi(lo, hi, k.shadowStack),
-    );
-  } else if (lo === 0 && mem.ptHi[i] === 0) setPteAt(st.k, vma, addr, i, MARKER_LO, 0);
+    const nlo = (wrLo(lo, k.shadowStack) | P_UFFD_WP) >>> 0;
+    const nhi = wrHi(lo, hi, k.shadowStack);
+    if (k.trace !== null) setPte(k, vma, addr, i, nlo, nhi);
+    else {
+      mem.ptLo[i] = nlo;
+      mem.ptHi[i] = nhi;
+    }
+  } else if (lo === 0 && mem.ptHi[i] === 0) setPte(k, vma, addr, i, MARKER_LO, 0);
   if (st.flushEnd === 0) st.flushStart = addr;
   st.flushEnd = addr + 4096;
 }
@@ -456,7 +492,29 @@ const scanOps: MmWalkOps<ScanState> = {
  * classified and (WP_MATCHING) protected; PROTECTION_VMA notifier start/end around each chunk.
  */
 export function* pagemapScan(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScanResult> {
-  const fail = (e: number): PmScanResult => ({ ret: -e, walkEnd: 0, starts: [], ends: [], categories: [] });
+  const r = yield* pagemapScanRaw(k, mm, a);
+  const n = Math.max(0, r.ret);
+  return {
+    ret: r.ret,
+    walkEnd: r.walkEnd,
+    starts: Array.from(r.starts.subarray(0, n)),
+    ends: Array.from(r.ends.subarray(0, n)),
+    categories: Array.from(r.categories.subarray(0, n)),
+  };
+}
+
+const NO_F64 = new Float64Array(0);
+const NO_I32 = new Int32Array(0);
+
+/** {@link pagemapScan} with the regions in typed arrays (see {@link PmScanRawResult}). */
+export function* pagemapScanRaw(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScanRawResult> {
+  const fail = (e: number): PmScanRawResult => ({
+    ret: -e,
+    walkEnd: 0,
+    starts: NO_F64,
+    ends: NO_F64,
+    categories: NO_I32,
+  });
   if (a.size !== PM_SCAN_ARG_SIZE) return fail(EINVAL);
   if (a.flags < 0 || a.flags % 1 !== 0 || hasBitsOutside(a.flags, PM_SCAN_FLAGS)) return fail(EINVAL);
   for (const m of [a.categoryInverted, a.categoryMask, a.categoryAnyofMask, a.returnMask])
@@ -490,9 +548,10 @@ export function* pagemapScan(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScan
     vmaEnd: 0,
     flushStart: 0,
     flushEnd: 0,
-    starts: [],
-    ends: [],
-    cats: [],
+    starts: NO_F64,
+    ends: NO_F64,
+    cats: NO_I32,
+    nOut: 0,
   };
   let nOut = 0;
   let ret = 0;
@@ -500,7 +559,7 @@ export function* pagemapScan(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScan
     st.bufCap = Math.min(st.vecLeft, PM_SCAN_BOUNCE_REGIONS);
     st.bufN = 0;
     st.walkEnd = 0;
-    const before = st.starts.length;
+    const before = st.nOut;
     if (k.explore || !mm.mmapLock.tryDownRead()) yield* mm.mmapLock.downRead();
     const range = wp ? mmuNotifierRangeInit('PROTECTION_VMA', mm, walkStart, end) : null;
     if (range !== null) yield* mmuNotifierInvalidateRangeStart(k, range);
@@ -509,7 +568,7 @@ export function* pagemapScan(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScan
     mm.mmapLock.upRead();
     // pagemap_scan_flush_buffer
     if (st.curEnd !== 0) flushCur(st);
-    const n = st.starts.length - before;
+    const n = st.nOut - before;
     nOut += n;
     st.vecLeft -= n;
     if (ret !== ENOSPC) break;
