@@ -18,7 +18,7 @@ import { AddressSpace } from '../mm/address-space.ts';
 import { Kernel, KTask } from '../mm/kernel.ts';
 import type { MmStruct } from '../mm/mm-types.ts';
 import { doMmap, doMprotect, doMunmap, mmCreate, PROT_READ, PROT_WRITE, switchMm } from '../mm/mmap.ts';
-import { PM_SCAN_ARG_SIZE, pagemapScanRaw } from '../mm/pagemap-scan.ts';
+import { PM_SCAN_ARG_SIZE, pagemapScanRaw, recycleScanResult } from '../mm/pagemap-scan.ts';
 import {
   madviseDontneedUffd,
   UFFD_MODEL_FEATURES,
@@ -244,6 +244,7 @@ export class ModelRegion implements Region {
         end: (ends[i]! - BASE) / PAGE,
         categories: categories[i]!,
       });
+    recycleScanResult(r); // the next scan reuses the typed arrays
     return { ok: true, regions, walkEnd: (r.walkEnd - BASE) / PAGE };
   }
 

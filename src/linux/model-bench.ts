@@ -25,14 +25,14 @@ export const MODEL_BENCH_MAX_PAGES = 262144;
 /** Timed runs per figure. */
 export const MODEL_BENCH_SAMPLES = 7;
 /** Untimed runs of the measured work before the timed ones (JIT warm-up). */
-export const MODEL_BENCH_WARMUP = 2;
+export const MODEL_BENCH_WARMUP = 5;
 /**
  * Extra untimed passes that need no stores (write-protect / unprotect cycles; scans with nothing
  * written) before an op's runs: the walk's generators cannot be optimized on stack replacement,
  * so they reach optimized code only after a few dozen calls (measured: the first scans of 1 GiB
  * take 3-15 ns/page, later ones 0.9).
  */
-export const MODEL_BENCH_WARM_PASSES = 40;
+export const MODEL_BENCH_WARM_PASSES = 200;
 
 /** One model figure. */
 export interface ModelMeasurement {

@@ -494,17 +494,36 @@ const scanOps: MmWalkOps<ScanState> = {
 export function* pagemapScan(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScanResult> {
   const r = yield* pagemapScanRaw(k, mm, a);
   const n = Math.max(0, r.ret);
-  return {
+  const out: PmScanResult = {
     ret: r.ret,
     walkEnd: r.walkEnd,
     starts: Array.from(r.starts.subarray(0, n)),
     ends: Array.from(r.ends.subarray(0, n)),
     categories: Array.from(r.categories.subarray(0, n)),
   };
+  recycleScanResult(r);
+  return out;
 }
 
 const NO_F64 = new Float64Array(0);
 const NO_I32 = new Int32Array(0);
+
+/**
+ * Output arrays handed back by {@link recycleScanResult}, reused by the next scan (perf: typed
+ * arrays live outside the JS heap, and allocating them counts as external memory pressure that
+ * triggers scavenges, ~5 ms each with a 1 GiB model populated). A scan takes them (so two
+ * interleaved scans never share arrays) and leaves the slot empty.
+ */
+let spare: PmScanRawResult | null = null;
+
+/**
+ * Give the arrays of a {@link pagemapScanRaw} result back for reuse; `r` must not be read after.
+ * Optional: without it the next scan allocates its own.
+ */
+export function recycleScanResult(r: PmScanRawResult): void {
+  if (r.starts.length === 0) return;
+  if (spare === null || spare.starts.length < r.starts.length) spare = r;
+}
 
 /** {@link pagemapScan} with the regions in typed arrays (see {@link PmScanRawResult}). */
 export function* pagemapScanRaw(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScanRawResult> {
@@ -548,11 +567,12 @@ export function* pagemapScanRaw(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmS
     vmaEnd: 0,
     flushStart: 0,
     flushEnd: 0,
-    starts: NO_F64,
-    ends: NO_F64,
-    cats: NO_I32,
+    starts: spare?.starts ?? NO_F64,
+    ends: spare?.ends ?? NO_F64,
+    cats: spare?.categories ?? NO_I32,
     nOut: 0,
   };
+  spare = null;
   let nOut = 0;
   let ret = 0;
   for (let walkStart = a.start; walkStart < end; walkStart = st.walkEnd) {
