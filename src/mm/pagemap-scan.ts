@@ -343,7 +343,10 @@ function scanWrittenRun(st: ScanState, vma: Vma, i0: number, addr: number, end: 
   const hi32 = st.k.mem.ptHi;
   const emptyWritten = st.curVmaUffd;
   const cat = st.curVmaCategory | PAGE_IS_WRITTEN;
+  const catOut = cat & st.arg.returnMask;
   const wp = st.wp;
+  const traced = st.k.trace !== null;
+  const ss = st.k.shadowStack;
   const PW = PRESENT_WP;
   const PR = P_PRESENT;
   const iEnd = i0 + (end - addr) / 4096;
@@ -373,8 +376,30 @@ function scanWrittenRun(st: ScanState, vma: Vma, i0: number, addr: number, end: 
       continue;
     }
     const a = base + j * 4096;
-    if (output(st, cat, a, a + 4096) === a) return ENOSPC;
-    if (wp) makeUffdWpPte(st, vma, a, j);
+    // output(st, cat, a, a + 4096) for one page, inline when it neither reaches max_pages nor
+    // needs a region beyond the bounce buffer (then the general output() decides)
+    const extend = st.curEnd === a && st.curCat === catOut;
+    if (st.foundPages + 1 > st.maxPages || (!extend && st.curEnd !== 0 && st.bufN + 1 >= st.bufCap)) {
+      if (output(st, cat, a, a + 4096) === a) return ENOSPC;
+    } else {
+      if (extend) st.curEnd = a + 4096;
+      else {
+        if (st.curEnd !== 0) flushCur(st);
+        st.curStart = a;
+        st.curEnd = a + 4096;
+        st.curCat = catOut;
+      }
+      st.foundPages++;
+    }
+    if (wp) {
+      if ((lo & PR) !== 0 && !traced) {
+        // make_uffd_wp_pte on a present entry, stored directly (no trace wants it)
+        hi32[j] = wrHi(lo, hi32[j]!, ss);
+        lo32[j] = (wrLo(lo, ss) | P_UFFD_WP) >>> 0;
+        if (st.flushEnd === 0) st.flushStart = a;
+        st.flushEnd = a + 4096;
+      } else makeUffdWpPte(st, vma, a, j);
+    }
     if (st.walkEnd !== 0) return ENOSPC;
     j++;
   }
