@@ -175,7 +175,9 @@ export function loadCostFile(path: string): { costs: Partial<CostParams>; measur
   for (const [k, v] of Object.entries(rest)) if (v !== undefined) costs[k as keyof CostParams] = v;
   // A file that prices nothing is a mistake (a misspelt field would otherwise pass silently).
   if (Object.keys(costs).length === 0)
-    throw new CostParamsError(`${path}: no known cost parameter (expected e.g. wpFaultNs, wpWalkNsPerPage, scanNsPerPage)`);
+    throw new CostParamsError(
+      `${path}: no known cost parameter (expected e.g. wpFaultNs, wpWalkNsPerPage, scanNsPerPage)`,
+    );
   return measuredOn === undefined ? { costs } : { costs, measuredOn };
 }
 
