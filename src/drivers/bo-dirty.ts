@@ -68,8 +68,14 @@ export type MethodPolicy = 'auto' | DirtyMethod;
  * `transfer-max-bug`: before the May 2026 fix, the upper clamp of a resource transfer used max,
  * so a transfer could consume bits of other resources sharing the BO (spec 4.5, Q5).
  */
-export type BoVariant = 'mainline' | 'transfer-max-bug';
-export const BO_VARIANTS: readonly BoVariant[] = ['mainline', 'transfer-max-bug'];
+/**
+ * Driver variants: `mainline` (vmwgfx today), `transfer-max-bug` (transfer_to_res before the May
+ * 2026 min/max fix, spec Q5) and `mkwrite-locked`, a proposed fix for the mkwrite window found by
+ * the checker (docs/models.md): pfn_mkwrite keeps the reservation until the PTE is writable, via
+ * the model extension `VmOps.pfnMkwriteDone` (no such hook exists in the kernel).
+ */
+export type BoVariant = 'mainline' | 'transfer-max-bug' | 'mkwrite-locked';
+export const BO_VARIANTS: readonly BoVariant[] = ['mainline', 'transfer-max-bug', 'mkwrite-locked'];
 
 /** struct vmw_bo_dirty. */
 export class BoDirty {
@@ -169,6 +175,11 @@ export class BoDevice {
       fault: (k: Kernel, vmf: VmFault) => this.vmFault(k, vmf),
       pageMkwrite: (k: Kernel, vmf: VmFault) => this.vmMkwrite(k, vmf),
       pfnMkwrite: (k: Kernel, vmf: VmFault) => this.vmMkwrite(k, vmf),
+      ...(this.variant === 'mkwrite-locked'
+        ? {
+            pfnMkwriteDone: (_k: Kernel, vmf: VmFault) => (vmf.vma.privateData as BufferObject).resv.unlock(),
+          }
+        : {}),
     });
     this.mapping.defaultOps = this.vmOps;
     this.mapping.mmapHook = (_k, vma) => this.mmapObj(vma);
@@ -420,7 +431,9 @@ export class BoDevice {
         if (pageOffset + 1 > d.end) d.end = pageOffset + 1;
       }
     }
-    bo.resv.unlock();
+    // mkwrite-locked: a PFN fault keeps the reservation until finish_mkwrite_fault made the PTE
+    // writable (released by pfnMkwriteDone), so no scan can consume the bit in between.
+    if (this.variant !== 'mkwrite-locked' || vmf.page >= 0) bo.resv.unlock();
     return ret;
   }
 
@@ -476,8 +489,14 @@ export class BoDevice {
   /** Convenience for consumers and models: reserve, add a tracker if missing, scan, unreserve. */
   *validate(bo: BufferObject, policy: MethodPolicy = 'auto'): KGen<void> {
     yield* bo.resv.lock();
+    yield* this.validateReserved(bo, policy);
+    bo.resv.unlock();
+  }
+
+  /** {@link validate} for a caller that already holds `bo.resv` (a whole submission). */
+  *validateReserved(bo: BufferObject, policy: MethodPolicy = 'auto'): KGen<void> {
+    bo.resv.assertHeld();
     if (bo.dirty === null) yield* this.dirtyAdd(bo, policy);
     yield* this.dirtyScan(bo);
-    bo.resv.unlock();
   }
 }

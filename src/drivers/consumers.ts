@@ -134,18 +134,19 @@ export class Gpu {
   /**
    * A command submission using every BO it knows: BO validation (tracker creation on first use
    * with `policy`, then the scan) for all BOs, then resource validation (transfer_to_res) for
-   * all resources: pages are re-protected before their bits are consumed (spec 4.5).
+   * all resources: pages are re-protected before their bits are consumed (spec 4.5). As in
+   * vmwgfx's execbuf, every BO stays reserved for the whole submission (validation through
+   * resource validation), so no mkwrite can slip between a BO's scan and its bits' consumption.
    */
   *submit(policy: (bo: BufferObject) => MethodPolicy = () => 'auto'): KGen<void> {
     const k = this.k;
     const prev = k.enter('gpu_submit');
     this.submissions++;
-    for (const bo of this.resources.keys()) yield* this.dev.validate(bo, policy(bo));
-    for (const [bo, list] of this.resources) {
-      yield* bo.resv.lock();
-      for (const r of list) this.dev.transferToRes(bo, r);
-      bo.resv.unlock();
-    }
+    const bos = [...this.resources.keys()];
+    for (const bo of bos) yield* bo.resv.lock();
+    for (const bo of bos) yield* this.dev.validateReserved(bo, policy(bo));
+    for (const [bo, list] of this.resources) for (const r of list) this.dev.transferToRes(bo, r);
+    for (const bo of bos) bo.resv.unlock();
     k.leave(prev);
   }
 

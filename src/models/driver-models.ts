@@ -48,9 +48,21 @@ export const vmwgfxMkwrite: ModelDef = {
       'pass',
       'the same workload with the PAGETABLE method: the hardware dirty bit records the write, mkwrite records nothing, no window',
     ),
+    v(
+      'mkwrite-locked',
+      'pass',
+      'proposed fix on the driver code: vmw_bo_vm_mkwrite keeps the reservation until the PTE is writable (model extension VmOps.pfnMkwriteDone)',
+    ),
   ],
   create(variant, { trace }) {
-    const { w, gpu, a } = boWorld(trace, 2, 1, variant === 'pagetable' ? 'pagetable' : 'mkwrite', 'mainline');
+    const driverVariant = variant === 'mkwrite-locked' ? 'mkwrite-locked' : 'mainline';
+    const { w, gpu, a } = boWorld(
+      trace,
+      2,
+      1,
+      variant === 'pagetable' ? 'pagetable' : 'mkwrite',
+      driverVariant,
+    );
     w.writer('writer', 0, a, [0]);
     w.spawn(
       'gpu',
