@@ -31,6 +31,8 @@ import {
 } from '../mm/userfaultfd.ts';
 import { PAGE_IS_WRITTEN } from './pagemap-scan.ts';
 import {
+  assertPageOffset,
+  assertPageRange,
   type CollectOptions,
   type CollectResult,
   collectRequest,
@@ -130,22 +132,11 @@ export class ModelRegion implements Region {
   }
 
   private checkRange(startPage: number, nPages: number): void {
-    if (this.closed) throw new Error('region is closed');
-    if (
-      !Number.isInteger(startPage) ||
-      !Number.isInteger(nPages) ||
-      startPage < 0 ||
-      nPages < 0 ||
-      startPage + nPages > this.pages
-    ) {
-      throw new RangeError(`page range (${startPage}, ${nPages}) outside [0, ${this.pages})`);
-    }
+    assertPageRange(this.closed, this.pages, startPage, nPages);
   }
 
   private checkPage(page: number, offset: number): void {
-    if (this.closed) throw new Error('region is closed');
-    if (!Number.isInteger(page) || page < 0 || page >= this.pages) throw new RangeError(`page ${page}`);
-    if (!Number.isInteger(offset) || offset < 0 || offset >= PAGE) throw new RangeError(`offset ${offset}`);
+    assertPageOffset(this.closed, this.pages, PAGE, page, offset);
   }
 
   private addr(page: number): number {

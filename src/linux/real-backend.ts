@@ -26,6 +26,8 @@ import {
 } from './libc.ts';
 import { openPagemap, PAGE_IS_WRITTEN, pagemapScan, ScanVec, SIZEOF_PM_SCAN_ARG } from './pagemap-scan.ts';
 import {
+  assertPageOffset,
+  assertPageRange,
   type CollectOptions,
   type CollectResult,
   collectRequest,
@@ -189,23 +191,11 @@ export class KernelRegion implements Region {
   }
 
   private checkRange(startPage: number, nPages: number): void {
-    if (this.closed) throw new Error('region is closed');
-    if (
-      !Number.isInteger(startPage) ||
-      !Number.isInteger(nPages) ||
-      startPage < 0 ||
-      nPages < 0 ||
-      startPage + nPages > this.pages
-    ) {
-      throw new RangeError(`page range (${startPage}, ${nPages}) outside [0, ${this.pages})`);
-    }
+    assertPageRange(this.closed, this.pages, startPage, nPages);
   }
 
   private checkPage(page: number, offset: number): void {
-    if (this.closed) throw new Error('region is closed');
-    if (!Number.isInteger(page) || page < 0 || page >= this.pages) throw new RangeError(`page ${page}`);
-    if (!Number.isInteger(offset) || offset < 0 || offset >= this.pageSize)
-      throw new RangeError(`offset ${offset}`);
+    assertPageOffset(this.closed, this.pages, this.pageSize, page, offset);
   }
 
   protOf(page: number): Prot | null {

@@ -172,6 +172,35 @@ export class TrackingAccessError extends Error {
 }
 
 /**
+ * API-misuse checks shared by every backend: a closed region, or a page range / page and offset
+ * outside `[0, pages)` / `[0, pageSize)`, throw (they are caller bugs, not kernel errors).
+ */
+export function assertPageRange(closed: boolean, pages: number, startPage: number, nPages: number): void {
+  if (closed) throw new Error('region is closed');
+  if (
+    !Number.isInteger(startPage) ||
+    !Number.isInteger(nPages) ||
+    startPage < 0 ||
+    nPages < 0 ||
+    startPage + nPages > pages
+  ) {
+    throw new RangeError(`page range (${startPage}, ${nPages}) outside [0, ${pages})`);
+  }
+}
+
+export function assertPageOffset(
+  closed: boolean,
+  pages: number,
+  pageSize: number,
+  page: number,
+  offset: number,
+): void {
+  if (closed) throw new Error('region is closed');
+  if (!Number.isInteger(page) || page < 0 || page >= pages) throw new RangeError(`page ${page}`);
+  if (!Number.isInteger(offset) || offset < 0 || offset >= pageSize) throw new RangeError(`offset ${offset}`);
+}
+
+/**
  * One tracked memfd mapping. Page indices are `0 <= page < pages`; ranges are
  * `(startPage, nPages)` with `startPage + nPages <= pages`; `nPages` may be 0 (no-op, ok).
  */
