@@ -1,0 +1,116 @@
+/**
+ * A lab session: one booted guest plus what the host learned about it (the device PFNs, to
+ * compare PTEs), the kernel reports collected so far, and reboots after a hang or crash.
+ */
+import { existsSync } from 'node:fs';
+import type { LabSide } from './diff.ts';
+import { Guest, GuestFailure, type GuestOptions, type KernelReport } from './guest.ts';
+import { type LabKernel, qemuPath } from './paths.ts';
+import { decodePte, LAB_NPAGES, type LabDev, type LabOp, type LabReply } from './protocol.ts';
+
+/** A kernel report or a guest failure, with where it happened. */
+export interface LabFinding {
+  kind: KernelReport['kind'] | 'hang' | 'crash';
+  line: string;
+  log: string[];
+  /** What the host was running when it was seen. */
+  during: string;
+}
+
+export class LabSession {
+  readonly findings: LabFinding[] = [];
+  reboots = 0;
+  bases: Record<LabDev, number> = { pfn: -1, page: -1 };
+  during = 'boot';
+
+  private constructor(
+    readonly kernel: LabKernel,
+    public guest: Guest,
+    private readonly qemu: string,
+    private readonly opts: GuestOptions,
+  ) {}
+
+  static async open(kernel: LabKernel, opts: GuestOptions = {}): Promise<LabSession> {
+    const qemu = qemuPath();
+    if (qemu === null) throw new GuestFailure('qemu-system-x86_64 is not installed', []);
+    if (!existsSync(kernel.kernel) || !existsSync(kernel.initramfs))
+      throw new GuestFailure(`kernel ${kernel.kver} is not set up (run: dirtyscope lab setup)`, []);
+    const g = await Guest.boot(kernel, qemu, opts);
+    const s = new LabSession(kernel, g, qemu, opts);
+    s.collect('boot');
+    if (g.ready?.mod === true) await s.learnBases();
+    return s;
+  }
+
+  /** Map page 0 of each device once and read its PTE: the device's first PFN. */
+  private async learnBases(): Promise<void> {
+    const ops: LabOp[] = [{ op: 'reset' }, { op: 'spawn', p: 7 }];
+    const devs: LabDev[] = ['pfn', 'page'];
+    devs.forEach((d, i) => {
+      ops.push(
+        { op: 'mmap', p: 7, m: 15 - i, d, off: 0, n: 1, share: 's', prot: 'r', fd: 'rw' },
+        { op: 'load', p: 7, m: 15 - i, page: 0 },
+        { op: 'pte', p: 7, m: 15 - i, page: 0 },
+      );
+    });
+    ops.push({ op: 'reset' });
+    const r = await this.guest.run(ops);
+    devs.forEach((d, i) => {
+      const pte = r[4 + 3 * i]?.kv.pte;
+      const p = pte === undefined ? null : decodePte(pte);
+      if (p !== null) this.bases[d] = p.pfn;
+    });
+  }
+
+  resolvePfn = (pfn: number): { d: LabDev; page: number } | null => {
+    for (const d of ['pfn', 'page'] as const) {
+      const b = this.bases[d];
+      if (b >= 0 && pfn >= b && pfn < b + LAB_NPAGES) return { d, page: pfn - b };
+    }
+    return null;
+  };
+
+  /** Move new console reports into findings. */
+  collect(during: string): LabFinding[] {
+    const fresh = this.guest.takeReports().map((r) => ({ kind: r.kind, line: r.line, log: r.log, during }));
+    this.findings.push(...fresh);
+    return fresh;
+  }
+
+  /** Run ops; a hang or crash becomes a finding, the guest is rebooted, and the error rethrown. */
+  async run(ops: readonly LabOp[]): Promise<LabReply[]> {
+    try {
+      const r = await this.guest.run(ops);
+      this.collect(this.during);
+      return r;
+    } catch (e) {
+      if (!(e instanceof GuestFailure)) throw e;
+      this.collect(this.during);
+      this.findings.push({
+        kind: /answering/.test(e.message) ? 'hang' : 'crash',
+        line: e.message,
+        log: e.consoleTail,
+        during: this.during,
+      });
+      await this.reboot();
+      throw e;
+    }
+  }
+
+  async reboot(): Promise<void> {
+    await this.guest.close();
+    this.reboots++;
+    this.guest = await Guest.boot(this.kernel, this.qemu, this.opts);
+    this.collect('reboot');
+    if (this.guest.ready?.mod === true) await this.learnBases();
+  }
+
+  side(): LabSide {
+    return { name: `linux ${this.kernel.kver}`, run: (ops) => this.run(ops), resolvePfn: this.resolvePfn };
+  }
+
+  async close(): Promise<void> {
+    this.collect('close');
+    await this.guest.close();
+  }
+}
