@@ -8,7 +8,8 @@
  * Each run, on a fresh MAP_SHARED mapping of /dev/fbN:
  *  1. store `a` to page k (first touch: the page is queued), fsync (the deferred work runs now:
  *     page k's PTE is write-protected and the shadow holds `a`);
- *  2. armed mode: arm a one-shot hold of hold_us on the next page_mkwrite of page k;
+ *  2. armed mode: arm a one-shot hold on the next page_mkwrite of page k: at most hold_us
+ *     (default 10 deferred delays), ended early by the module once a deferred_io call completes;
  *  3. a helper process pinned to CPU 0 stores `b` to another page j (it schedules the deferred
  *     work from CPU 0, so the worker runs there) and keeps CPU 0 busy in user space; right after,
  *     this process, pinned to CPU 1, stores `c` to page k: a write fault on the write-protected
@@ -18,7 +19,7 @@
  * The shadow of page k must hold `c`; if it holds anything else the write was lost (stale).
  * Per-run lines first; the last line is the summary (key=value words):
  *   q3=reproduced|not-reproduced mode= kver= runs= stale= shadow= fb= expect= j_ok=
- *   defio_calls= mkwrite_calls= held= window_defio= probe= hold_us= delay_us= fbcon=
+ *   defio_calls= mkwrite_calls= held= window_defio= busy_at_release= probe= hold_us= delay_us= fbcon=
  * Exit 0 when the runs completed, 2 on bad arguments, 3 when the device or 2 CPUs are missing.
  */
 #define _GNU_SOURCE
@@ -218,7 +219,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (hold_us == 0)
-		hold_us = 2 * delay_us;
+		hold_us = 10 * delay_us;
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		skip("needs-2-cpus");
 	if (armed && strcmp(probe, "none") == 0)
@@ -286,10 +287,11 @@ int main(int argc, char **argv)
 	}
 	sysread("counters", cnt, sizeof cnt);
 	printf("q3=%s mode=%s kver=%s runs=%ld stale=%ld shadow=%ld fb=%ld expect=%ld j_ok=%ld "
-	       "defio_calls=%ld mkwrite_calls=%ld held=%ld window_defio=%ld probe=%s hold_us=%ld "
+	       "defio_calls=%ld mkwrite_calls=%ld held=%ld window_defio=%ld busy_at_release=%ld probe=%s "
+	       "hold_us=%ld "
 	       "delay_us=%ld fbcon=%s\n",
 	       stale ? "reproduced" : "not-reproduced", mode, kver, runs, stale, shv, fbv, c, j_ok,
 	       keyval(cnt, "defio_calls"), keyval(cnt, "mkwrite_calls"), keyval(cnt, "held"),
-	       keyval(cnt, "window_defio"), probe, hold_us, delay_us, fbcon);
+	       keyval(cnt, "window_defio"), keyval(cnt, "busy_at_release"), probe, hold_us, delay_us, fbcon);
 	return 0;
 }
