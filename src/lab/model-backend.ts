@@ -221,6 +221,8 @@ export class ModelLab {
     switch (op.op) {
       case 'ping':
         return { ret: 0, kv: {} };
+      case 'run':
+        return { ret: -38, kv: { msg: 'guest-program' } }; // guest programs have no model counterpart
       case 'reset':
         this.reset();
         return { ret: 0, kv: {} };

@@ -17,6 +17,7 @@ export const LAB_SLOTS = 16;
 
 export type LabOp =
   | { op: 'ping' | 'reset' }
+  | { op: 'run'; prog: string; args: string }
   | { op: 'spawn' | 'exit'; p: number }
   | { op: 'wp'; d: LabDev; first: number; nr: number }
   | { op: 'clean'; d: LabDev; first: number; nr: number; bpgoff: number; start: number; end: number }
@@ -63,6 +64,7 @@ export interface LabReply {
 const KEYS: Record<LabOp['op'], readonly string[]> = {
   ping: [],
   reset: [],
+  run: ['prog', 'args'],
   spawn: ['p'],
   exit: ['p'],
   wp: ['d', 'first', 'nr'],
@@ -88,6 +90,7 @@ export function encodeOp(id: number, op: LabOp): string {
   const rec = op as unknown as Record<string, unknown>;
   for (const k of KEYS[op.op]) {
     const v = rec[k];
+    if (k === 'args' && v === '') continue;
     if (k === 'clear') {
       if (v === true) parts.push('clear=1');
       continue;

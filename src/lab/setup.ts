@@ -8,7 +8,15 @@
  * checks and rebuilds what is stale.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { labDir, labKernels, labSourceDir, labSourceHash } from './paths.ts';
 
@@ -86,7 +94,11 @@ export function labSetup(which: SetupWhich, log: (s: string) => void): SetupResu
     return r.ok;
   };
   if (process.platform !== 'linux' || process.arch !== 'x64')
-    return { ok: false, skip: `the lab needs an x86-64 Linux host (this is ${process.platform}/${process.arch})`, steps };
+    return {
+      ok: false,
+      skip: `the lab needs an x86-64 Linux host (this is ${process.platform}/${process.arch})`,
+      steps,
+    };
   const missing = PACKAGES.filter(([, f]) => !existsSync(f)).map(([p]) => p);
   const needStable = which !== 'sid' && stableKernels().length === 0;
   if (needStable) missing.push('linux-image-amd64', 'linux-headers-amd64');
@@ -125,7 +137,8 @@ export function labSetup(which: SetupWhich, log: (s: string) => void): SetupResu
       const r = run('bash', args, log);
       if (r.ok) {
         const gdir = join(cache, 'guest', kver);
-        if (existsSync(gdir)) writeJsonAtomic(join(gdir, 'build.json'), { hash, kver, builtAt: new Date().toISOString() });
+        if (existsSync(gdir))
+          writeJsonAtomic(join(gdir, 'build.json'), { hash, kver, builtAt: new Date().toISOString() });
       }
       return { ok: r.ok, detail: r.ok ? '' : r.out.trim().split('\n').slice(-5).join(' | ') };
     });
@@ -154,7 +167,10 @@ export function labSetup(which: SetupWhich, log: (s: string) => void): SetupResu
       const r = run('bash', [join(labSourceDir(), 'scripts', 'fetch-sid-kernel.sh'), cache], log);
       const m = /^KVER=(\S+)/m.exec(r.out);
       if (m !== null) kver = m[1]!;
-      return { ok: r.ok && kver !== '', detail: r.ok ? kver : r.out.trim().split('\n').slice(-5).join(' | ') };
+      return {
+        ok: r.ok && kver !== '',
+        detail: r.ok ? kver : r.out.trim().split('\n').slice(-5).join(' | '),
+      };
     });
     if (ok) {
       const meta = JSON.parse(readFileSync(join(cache, 'kernels', kver, 'meta.json'), 'utf8')) as {
