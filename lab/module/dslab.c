@@ -229,21 +229,21 @@ static long dslab_scan(struct dslab_dev *d, struct dslab_scan *s)
 		}
 	} else {
 		/*
-		 * A recorded page is taken only if write-protecting it found a writable PTE:
-		 * then the write that was recorded has landed. Otherwise the fault that set the
-		 * bit has not made its PTE writable yet, and the bit stays for the next scan.
+		 * Page by page, no range-wide wp first: a recorded page is taken only if
+		 * write-protecting it found a writable PTE, i.e. the write that was recorded has
+		 * landed. Otherwise the fault that set the bit has not made its PTE writable yet,
+		 * and the bit stays for the next scan.
 		 */
 		for (i = s->first; i < s->first + s->nr; i++) {
-			if (!test_bit(i, d->mbits))
-				continue;
-			if (wp_shared_mapping_range(d->mapping, i, 1) == 0)
+			unsigned long r = wp_shared_mapping_range(d->mapping, i, 1);
+
+			if (!test_bit(i, d->mbits) || r == 0)
 				continue;
 			clear_bit(i, d->mbits);
 			dslab_copy_page(d, i);
 			set_bit(i, (unsigned long *)s->bits);
 			s->ret++;
 		}
-		wp_shared_mapping_range(d->mapping, s->first, s->nr);
 	}
 	mutex_unlock(&d->lock);
 	return 0;

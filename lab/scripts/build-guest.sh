@@ -7,6 +7,9 @@
 #   kbuild-dir  the kernel's module build dir (e.g. /usr/src/linux-headers-<kver>); with a
 #               chroot, the path inside the chroot
 #   chroot-dir  build the module inside this chroot (its toolchain matches the kernel)
+# The initramfs also carries the kernel's virtio-console modules when they can be found
+# (<cache>/kernels/<kver>/modules, /lib/modules/<kver>, /usr/lib/modules/<kver>, or the chroot's
+# /usr/lib/modules/<kver>, each a modules tree with modules.dep): the fast data channel.
 # Products (see lab/PROTOCOL.md): <cache>/guest/agent, <cache>/guest/<kver>/{dslab.ko,
 # dslab_fb.ko?,initramfs.cpio.gz,build.json}. <cache>/guest/fbtest, if present, goes in as
 # /bin/fbtest.
@@ -179,6 +182,51 @@ fi
 if [ "$(id -u)" = 0 ]; then
 	mknod -m 0600 "$root/dev/console" c 5 1
 fi
+# virtio-console modules (the fast data channel; lab/PROTOCOL.md) from the kernel's modules tree
+moddir=""
+for cand in "$cache/kernels/$kver/modules" "/lib/modules/$kver" "/usr/lib/modules/$kver" \
+	${chroot_dir:+"$chroot_dir/usr/lib/modules/$kver"}; do
+	if [ -f "$cand/modules.dep" ]; then
+		moddir=$cand
+		break
+	fi
+done
+virtio=none
+if [ -n "$moddir" ]; then
+	mkdir -p "$root/lib/dslab"
+	: >"$root/lib/dslab/order"
+	# modules.dep lists a module's dependencies so that the last one loads first
+	add_mod() {
+		local name=$1 line path deps d i
+		line=$(grep -E "(^|/)$name\.ko(\.[a-z]+)?:" "$moddir/modules.dep" | head -n1 || true)
+		[ -n "$line" ] || return 0
+		path=${line%%:*}
+		grep -qx "$name.ko" "$root/lib/dslab/order" && return 0
+		read -ra deps <<<"${line#*:}"
+		for ((i = ${#deps[@]} - 1; i >= 0; i--)); do
+			d=${deps[i]##*/}
+			add_mod "${d%%.ko*}"
+		done
+		grep -qx "$name.ko" "$root/lib/dslab/order" && return 0
+		case $path in
+		*.ko) cp "$moddir/$path" "$root/lib/dslab/$name.ko" ;;
+		*.ko.xz) xz -dc "$moddir/$path" >"$root/lib/dslab/$name.ko" ;;
+		*.ko.zst) zstd -qdc "$moddir/$path" >"$root/lib/dslab/$name.ko" ;;
+		*.ko.gz) gzip -dc "$moddir/$path" >"$root/lib/dslab/$name.ko" ;;
+		*) return 0 ;;
+		esac
+		echo "$name.ko" >>"$root/lib/dslab/order"
+	}
+	add_mod virtio_pci
+	add_mod virtio_console
+	if [ -s "$root/lib/dslab/order" ]; then
+		virtio=modules
+	elif grep -q 'virtio_console' "$moddir/modules.builtin" 2>/dev/null; then
+		virtio=builtin
+	fi
+	[ -s "$root/lib/dslab/order" ] || rm -rf "$root/lib/dslab"
+fi
+say "$kver: virtio-console: $virtio${moddir:+ ($moddir)}"
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -6 >"$gdir/initramfs.cpio.gz.tmp"
 mv -f "$gdir/initramfs.cpio.gz.tmp" "$gdir/initramfs.cpio.gz"
 rm -rf "$root"
@@ -190,6 +238,7 @@ cat >"$gdir/build.json.tmp" <<EOF
   "agentHash": "$agent_hash",
   "fbtestHash": "$fbtest_hash",
   "fb": $fb,
+  "virtio": "$virtio",
   "chroot": $([ -n "$chroot_dir" ] && echo "\"$chroot_dir\"" || echo null),
   "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
