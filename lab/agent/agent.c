@@ -1084,13 +1084,14 @@ static void setup_tty(int fd, const char *path)
 		tcsetattr(fd, TCSANOW, &t);
 	}
 	/*
-	 * Interrupt on every received byte: with the default FIFO trigger level the tail of a
-	 * short request waits for the UART's receive timeout (4 character times).
+	 * Receive FIFO trigger at 14 bytes (the default is 8): one interrupt per 14 bytes of a
+	 * pipelined batch (interrupts are what costs under TCG); a request's tail waits for the
+	 * UART's receive timeout, 4 character times (~0.35 ms at 115200).
 	 */
 	snprintf(sysfs, sizeof(sysfs), "/sys/class/tty/%s/rx_trig_bytes", base ? base + 1 : path);
 	f = open(sysfs, O_WRONLY | O_CLOEXEC);
 	if (f >= 0) {
-		if (write(f, "1", 1) < 0)
+		if (write(f, "14", 2) < 0)
 			perror("agent: rx_trig_bytes");
 		close(f);
 	}
