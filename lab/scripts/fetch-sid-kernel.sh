@@ -45,7 +45,7 @@ APTOPTS=(
   -o "Dir::Etc=$A/etc" -o "Dir::Etc::sourcelist=$A/etc/sources.list"
   -o "Dir::Etc::sourceparts=$A/etc/sources.list.d" -o "Dir::Etc::preferencesparts=$A/etc/preferences.d"
   -o "Dir::State=$A/state" -o "Dir::State::status=$A/state/status" -o "Dir::Cache=$A/cache"
-  -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
+  -o "Dir::Cache::pkgcache=pkgcache.bin" -o "Dir::Cache::srcpkgcache=srcpkgcache.bin"
   -o "APT::Architecture=amd64" -o "APT::Architectures::=amd64"
   -o "Acquire::Languages=none" -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root"
   -o "Acquire::Check-Valid-Until=false" -o "Acquire::Check-Date=false"
@@ -66,18 +66,25 @@ dep_of() { # first dependency named like $2 in package $1
   xapt_cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^\(Pre-\)\?Depends: //p' | tr ',|' '\n\n' |
     sed 's/^ *//; s/ .*//' | grep -E "$2" | head -n1 || true
 }
-IMG=$(dep_of linux-image-amd64 '^linux-image-[0-9]')
-[ -n "$IMG" ] || die "linux-image-amd64 in sid has no linux-image-<KV> dependency"
+# Resolved once per fetch of the lists (apt-cache is slow on a loaded machine).
+REL=$(ls -t "$A/state/lists/"*_sid_InRelease | head -n1)
+if [ -s "$A/image-package" ] && [ "$A/image-package" -nt "$REL" ]; then
+  IMG=$(cat "$A/image-package")
+else
+  IMG=$(dep_of linux-image-amd64 '^linux-image-[0-9]')
+  [ -n "$IMG" ] || die "linux-image-amd64 in sid has no linux-image-<KV> dependency"
+  echo "$IMG" >"$A/image-package"
+fi
 KV=${IMG#linux-image-}
 say "sid kernel: $KV ($IMG)"
-# The package that ships usr/lib/modules/<KV>/vmlinuz*: the image package itself on older
-# kernels, linux-binary-unsigned-<KV> (a dependency of the metapackage) on newer ones.
-CANDS="$IMG $(dep_of "$IMG" '^linux-binary') linux-binary-unsigned-$KV linux-image-$KV-unsigned"
-
 K=$CACHE/kernels/$KV
 mkdir -p "$K"
 X=$A/x/$KV
 if [ ! -s "$K/bzImage" ]; then
+  # The package that ships usr/lib/modules/<KV>/vmlinuz*: the image package itself on older
+  # kernels; on 7.x linux-image-<KV> is a metapackage depending on linux-binary-<KV> (signed
+  # image) and there is linux-binary-unsigned-<KV>; either image boots under QEMU.
+  CANDS="$IMG $(dep_of "$IMG" '^linux-binary') linux-binary-unsigned-$KV linux-image-$KV-unsigned"
   rm -rf "$X"; mkdir -p "$X"
   found=
   for p in $CANDS; do
@@ -121,12 +128,12 @@ fi
 # ---- sid chroot with the headers ----------------------------------------------------------------
 R=$CACHE/chroots/sid
 KB=/usr/src/linux-headers-$KV
-in_chroot() {
-  mountpoint -q "$R/proc" || mount -t proc proc "$R/proc"
-  local rc=0
+in_chroot() { # /proc is mounted for the command (objtool, dpkg need it) and unmounted after,
+  local rc=0 mounted=0 # unless someone else had it mounted
+  if ! mountpoint -q "$R/proc"; then mount -t proc proc "$R/proc" && mounted=1; fi
   chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C \
     DEBIAN_FRONTEND=noninteractive "$@" || rc=$?
-  umount "$R/proc" 2>/dev/null || umount -l "$R/proc" 2>/dev/null || true
+  if [ $mounted = 1 ]; then umount "$R/proc" 2>/dev/null || umount -l "$R/proc" 2>/dev/null || true; fi
   return $rc
 }
 if [ ! -x "$R/usr/bin/apt-get" ] || [ ! -e "$R/.dslab-debootstrap-done" ]; then
