@@ -153,8 +153,9 @@ class ModelDevice {
 interface Worker {
   mm: MmStruct;
   cpu: number;
-  /** Start address of each slot's mapping (as mmap returned it), or -1. */
+  /** Start address of each slot's mapping (as mmap returned it), or -1, and its length in pages. */
   slots: number[];
+  slotPages: number[];
 }
 
 function protBits(p: LabProt): number {
@@ -229,7 +230,12 @@ export class ModelLab {
       case 'spawn': {
         if (this.workers.has(op.p)) return { ret: -EEXIST, kv: {} };
         const mm = mmCreate(k, `worker${op.p}`);
-        this.workers.set(op.p, { mm, cpu: op.p, slots: new Array<number>(LAB_SLOTS).fill(-1) });
+        this.workers.set(op.p, {
+          mm,
+          cpu: op.p,
+          slots: new Array<number>(LAB_SLOTS).fill(-1),
+          slotPages: new Array<number>(LAB_SLOTS).fill(0),
+        });
         return { ret: 0, kv: {} };
       }
       case 'exit': {
@@ -255,8 +261,17 @@ export class ModelLab {
         if (op.bpgoff > op.first || op.first + op.nr - op.bpgoff > LAB_NPAGES || op.nr < 0 || op.bpgoff < 0)
           return { ret: -EINVAL, kv: {} };
         const win = { start: op.start, end: op.end };
-        if (op.nr === 0)
-          return { ret: 0, kv: { start: String(win.start), end: String(win.end), cbits: hex(d.cbits) } };
+        if (op.nr === 0) {
+          // The walk visits nothing (first > 0, see wp); the window is still initialised as the
+          // helper does: "none set" (start >= end) becomes [nr, 0).
+          const none = win.start >= win.end;
+          const kv = {
+            start: String(none ? 0 : win.start),
+            end: String(none ? 0 : win.end),
+            cbits: hex(d.cbits),
+          };
+          return { ret: 0, kv };
+        }
         const ret = runToCompletion(
           this.helpers.cleanRecordSharedMappingRange(k, d.file, op.first, op.nr, op.bpgoff, d.cbits, win),
         );
@@ -319,6 +334,15 @@ export class ModelLab {
     if (!('p' in op)) return { ret: -EINVAL, kv: { msg: 'op' } };
     const w = this.workers.get(op.p);
     if (w === undefined) return { ret: -ESRCH, kv: {} };
+    // The agent's request checks (lab/agent/agent.c): an empty slot, or a page/range outside the
+    // slot's mapping as mmap made it, is a bad request: -EINVAL, no counters, nothing run.
+    if (op.op !== 'mmap' && 'm' in op) {
+      if (w.slots[op.m] === undefined || w.slots[op.m]! < 0)
+        return { ret: -EINVAL, kv: { msg: 'empty_slot' } };
+      const n = w.slotPages[op.m]!;
+      if ('page' in op && op.page >= n) return { ret: -EINVAL, kv: { msg: 'range' } };
+      if ('off' in op && op.off + op.n > n) return { ret: -EINVAL, kv: { msg: 'range' } };
+    }
     const k = this.k;
     const c = k.counters;
     const before = c.hwFaults;
@@ -331,10 +355,6 @@ export class ModelLab {
     const slot = 'm' in op ? w.slots[op.m] : undefined;
     switch (op.op) {
       case 'mmap': {
-        if (w.slots[op.m] !== -1) {
-          r = { ret: -EEXIST, kv: {} };
-          break;
-        }
         const v = runToCompletion(
           doMmap(k, w.mm, this.dev[op.d].file, {
             length: op.n * 4096,
@@ -346,7 +366,8 @@ export class ModelLab {
         );
         if (typeof v === 'number') r = { ret: v, kv: {} };
         else {
-          w.slots[op.m] = v.start;
+          w.slots[op.m] = v.start; // a used slot is overwritten (its old mapping stays mapped)
+          w.slotPages[op.m] = op.n;
           r = { ret: 0, kv: {} };
         }
         break;
@@ -363,7 +384,7 @@ export class ModelLab {
         let ret: number;
         if (op.op === 'munmap') ret = runToCompletion(doMunmap(k, w.mm, start, len));
         else if (op.op === 'madvise')
-          ret = Math.min(0, runToCompletion(madviseDontneed(k, w.mm, start, len)));
+          ret = Math.min(0, runToCompletion(madviseDontneed(k, w.mm, start, len))); // madvise(2) returns 0 or -errno
         else if (op.op === 'mprotect')
           ret = runToCompletion(doMprotect(k, w.mm, start, len, protBits(op.prot)));
         else ret = -EINVAL;

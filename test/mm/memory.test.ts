@@ -14,7 +14,14 @@ import {
   VM_FAULT_SIGSEGV,
   type VmOps,
 } from '../../src/mm/mm-types.ts';
-import { doMprotect, madviseDontneed, mmCreate, PROT_READ, PROT_WRITE, switchMm } from '../../src/mm/mmap.ts';
+import {
+  doMprotect,
+  mmCreate,
+  PROT_READ,
+  PROT_WRITE,
+  switchMm,
+  unmapMappingRange,
+} from '../../src/mm/mmap.ts';
 import {
   aliasing,
   finish,
@@ -165,7 +172,8 @@ describe('PFNMAP driver mapping (pfn_mkwrite)', () => {
       expect(ptl.owner).toBeNull(); // the PTL is dropped around pfn_mkwrite
       expect(mm.mmapLock.readers).toEqual([t0]); // mmap_lock is still held
       if (race === 'zap') {
-        expect(finish(k, t1, madviseDontneed(k, mm, v.start, PAGE))).toBe(1);
+        // the driver zaps (unmap_mapping_range, e.g. an eviction); madvise cannot: it refuses PFN maps
+        expect(finish(k, t1, unmapMappingRange(k, v.file!, v.pgoff * PAGE, PAGE))).toBe(1);
         expect(pte(k, mm, v.start)).toEqual([0, 0]);
       } else {
         expect(finish(k, t1, handleMmFault(k, mm, v.start, W))).toBe(0); // its own mkwrite wins
