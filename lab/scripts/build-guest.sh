@@ -94,7 +94,8 @@ fi
 
 # ---- module(s) ----
 if [ -n "$chroot_dir" ]; then
-	inside=/var/tmp/dslab-build/$kver/module
+	# one work dir per cache, so two caches sharing a chroot never build in the same place
+	inside=/var/tmp/dslab-build/$(printf '%s' "$cache" | cksum | cut -d' ' -f1)/$kver/module
 	work=$chroot_dir$inside
 else
 	inside=$gdir/build/module
@@ -225,6 +226,14 @@ if [ -n "$moddir" ]; then
 		virtio=builtin
 	fi
 	[ -s "$root/lib/dslab/order" ] || rm -rf "$root/lib/dslab"
+fi
+if [ "$virtio" = none ]; then
+	for cfg in "$cache/kernels/$kver/config" "/boot/config-$kver"; do
+		if [ -f "$cfg" ] && grep -qx 'CONFIG_VIRTIO_CONSOLE=y' "$cfg" && grep -qx 'CONFIG_VIRTIO_PCI=y' "$cfg"; then
+			virtio=builtin
+			break
+		fi
+	done
 fi
 say "$kver: virtio-console: $virtio${moddir:+ ($moddir)}"
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -6 >"$gdir/initramfs.cpio.gz.tmp"
