@@ -281,22 +281,32 @@ export function* doMprotect(
   const end = start + Math.ceil(length / 4096) * 4096;
   yield* mm.mmapLock.downWrite();
   const vmas = yield* vmasInRange(mm, start, end);
+  // As do_mprotect_pkey: VMAs in address order; a hole (at the start or between VMAs) ends the
+  // walk with -ENOMEM and a VMA that may not get the new protection ends it with -EACCES, after
+  // the VMAs before it were changed (found by lab diff on Linux 6.1: the model returned 0 over a
+  // hole and checked EACCES for every VMA before changing any).
+  let err = 0;
+  let at = start;
   for (const vma of vmas) {
-    if ((prot & PROT_WRITE) !== 0 && (vma.flags & VM_MAYWRITE) === 0) {
-      mm.mmapLock.upWrite();
-      return -EACCES;
+    if (vma.start !== at) {
+      err = -ENOMEM;
+      break;
     }
-  }
-  for (const vma of vmas) {
+    if ((prot & PROT_WRITE) !== 0 && (vma.flags & VM_MAYWRITE) === 0) {
+      err = -EACCES;
+      break;
+    }
     let f = vma.flags & ~(VM_READ | VM_WRITE);
     if ((prot & PROT_READ) !== 0) f |= VM_READ;
     if ((prot & PROT_WRITE) !== 0) f |= VM_WRITE;
     vma.flags = f;
     vmaSetPageProt(vma);
     yield* changeProtection(k, vma);
+    at = vma.end;
   }
+  if (err === 0 && at < end) err = -ENOMEM;
   mm.mmapLock.upWrite();
-  return 0;
+  return err;
 }
 
 /** change_protection over a whole VMA after its flags changed. */

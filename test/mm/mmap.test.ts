@@ -259,6 +259,18 @@ describe('munmap, madvise(DONTNEED), zap', () => {
     expect(k.counters.zapDirtyLost).toBe(3);
   });
 
+  it('mprotect over a hole returns -ENOMEM after changing the VMAs before it (do_mprotect_pkey order)', () => {
+    const { k, file, mm } = setup();
+    const va = mapFile(k, mm, file, { pages: 4 });
+    expect(runToCompletion(doMunmap(k, mm, va.start + 2 * PAGE, PAGE))).toBe(0);
+    expect(runToCompletion(doMprotect(k, mm, va.start + 2 * PAGE, PAGE, PROT_READ))).toBe(-ENOMEM);
+    expect(runToCompletion(doMprotect(k, mm, va.start, 4 * PAGE, PROT_READ))).toBe(-ENOMEM);
+    const first = mm.vmas.find((v) => v.start === va.start)!;
+    const last = mm.vmas.find((v) => v.start === va.start + 3 * PAGE)!;
+    expect(first.flags & VM_WRITE).toBe(0); // changed before the hole
+    expect(last.flags & VM_WRITE).toBe(VM_WRITE); // after the hole: untouched
+  });
+
   it('madvise(MADV_DONTNEED) over a hole returns -ENOMEM but still zaps the mapped part', () => {
     const { k, file, mm } = setup();
     const va = mapFile(k, mm, file, { pages: 4 });
