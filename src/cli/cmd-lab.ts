@@ -122,7 +122,10 @@ export function register(program: Command): void {
         log(`lab diff: booting ${k.kver} ...`);
         const session = await LabSession.open(k, { smp: 2 });
         log(`lab diff: ${k.kver} ready in ${(session.guest.bootMs / 1000).toFixed(1)} s`);
-        const lab = new ModelLab({ wrprotect: session.guest.ready?.wrprotect === true });
+        const lab = new ModelLab({
+          wrprotect: session.guest.ready?.wrprotect === true,
+          savedDirty: k.major >= 7,
+        });
         session.during = 'lab diff';
         let report: Awaited<ReturnType<typeof runLabDiff>>;
         let lastLog = 0;

@@ -323,17 +323,17 @@ export const FINDINGS: FindingDef[] = [
       {
         name: 'page_mkwrite held open past the deferred delay',
         role: 'finding',
-        ops: [{ op: 'reset' }, { op: 'run', prog: 'fbtest', args: 'armed' }],
+        ops: [{ op: 'reset' }, { op: 'run', prog: 'fbtest', args: 'armed,10' }],
         judge: judgeFbtest,
-        attempts: 3,
+        attempts: 1, // fbtest repeats the experiment itself (10 runs)
         onModel: false,
       },
       {
         name: 'no delay',
         role: 'control',
-        ops: [{ op: 'reset' }, { op: 'run', prog: 'fbtest', args: 'control' }],
+        ops: [{ op: 'reset' }, { op: 'run', prog: 'fbtest', args: 'control,10' }],
         judge: judgeFbtest,
-        attempts: 3,
+        attempts: 1,
         onModel: false,
       },
     ],
@@ -397,8 +397,8 @@ export function modelVerdict(name: string, variant: string): FindingResult['mode
 }
 
 /** Run experiments on the model backend (deterministic ones). */
-export function judgeOnModel(e: Experiment, wrprotect: boolean): Judgement {
-  const lab = new ModelLab({ wrprotect });
+export function judgeOnModel(e: Experiment, wrprotect: boolean, savedDirty = false): Judgement {
+  const lab = new ModelLab({ wrprotect, savedDirty });
   const r = e.ops.map((o) => lab.exec(o));
   return e.judge(r, e.ops);
 }

@@ -178,9 +178,19 @@ export class ModelLab {
   /** Whether this kernel has mapping_wrprotect_range (6.15+). */
   readonly hasWrprotect: boolean;
 
-  constructor(opts: { helperVariant?: Parameters<typeof createDirtyHelpers>[0]; wrprotect?: boolean } = {}) {
+  /** Write-protect moves D to SavedDirty (x86, as Linux 7.2 does in the lab; 6.1 does not). */
+  readonly savedDirty: boolean;
+
+  constructor(
+    opts: {
+      helperVariant?: Parameters<typeof createDirtyHelpers>[0];
+      wrprotect?: boolean;
+      savedDirty?: boolean;
+    } = {},
+  ) {
     this.helpers = createDirtyHelpers(opts.helperVariant ?? 'mainline');
     this.hasWrprotect = opts.wrprotect ?? true;
+    this.savedDirty = opts.savedDirty ?? false;
     this.reset();
   }
 
@@ -189,6 +199,7 @@ export class ModelLab {
     this.k = new Kernel({
       cpus: LAB_WORKERS,
       explore: false,
+      shadowStack: this.savedDirty,
       tlb: { entries: 64, ways: 4, replacement: 'lru' },
     });
     this.dev = { pfn: new ModelDevice(this.k, 'pfn'), page: new ModelDevice(this.k, 'page') };

@@ -40,6 +40,8 @@ export interface LabKernel {
   hasGuest: boolean;
   /** The guest image was built from the current lab/ sources. */
   fresh: boolean;
+  /** Data channel the guest image supports besides ttyS1 (build-guest.sh's build.json). */
+  virtio: 'modules' | 'builtin' | 'none';
   /** Major.minor as numbers, for `--kernel 6.1` / `7.x` selection and feature gates. */
   major: number;
   minor: number;
@@ -88,9 +90,14 @@ export function labKernels(): LabKernel[] {
     const gdir = join(labDir(), 'guest', kver);
     const initramfs = join(gdir, 'initramfs.cpio.gz');
     let fresh = false;
+    let virtio: LabKernel['virtio'] = 'none';
     try {
-      const b = JSON.parse(readFileSync(join(gdir, 'build.json'), 'utf8')) as { hash?: string };
+      const b = JSON.parse(readFileSync(join(gdir, 'build.json'), 'utf8')) as {
+        hash?: string;
+        virtio?: string;
+      };
       fresh = b.hash === hash;
+      if (b.virtio === 'modules' || b.virtio === 'builtin') virtio = b.virtio;
     } catch {
       fresh = false;
     }
@@ -102,6 +109,7 @@ export function labKernels(): LabKernel[] {
       hasKernel: existsSync(kernel),
       hasGuest: existsSync(initramfs),
       fresh,
+      virtio,
       ...versionOf(kver),
     });
   }

@@ -141,6 +141,8 @@ export const PTE_BIT_NAMES: Readonly<Record<string, number>> = {
   accessed: 5,
   dirty: 6,
   special: 9,
+  // x86 SavedDirty (software bit 58): Linux 7.2 moves D here when it write-protects a PTE.
+  savedDirty: 58,
 };
 
 /** Decode a raw PTE (16 hex digits) into the compared bits and the PFN. */

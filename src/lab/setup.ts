@@ -132,13 +132,36 @@ export function labSetup(which: SetupWhich, log: (s: string) => void): SetupResu
       return true;
     }
     return step(`build guest for ${kver}`, () => {
+      // The Q3 guest program (kernel-independent, static): build-guest.sh ships it if present.
+      mkdirSync(join(cache, 'guest'), { recursive: true });
+      const fb = run(
+        'gcc',
+        [
+          '-static',
+          '-O2',
+          '-Wall',
+          '-Wextra',
+          '-o',
+          join(cache, 'guest', 'fbtest'),
+          join(labSourceDir(), 'agent', 'fbtest.c'),
+        ],
+        log,
+      );
+      if (!fb.ok) return { ok: false, detail: `fbtest: ${fb.out.trim().split('\n').slice(-3).join(' | ')}` };
       const args = [join(labSourceDir(), 'scripts', 'build-guest.sh'), kver, kbuild, cache];
       if (chroot !== undefined) args.push(chroot);
       const r = run('bash', args, log);
       if (r.ok) {
         const gdir = join(cache, 'guest', kver);
-        if (existsSync(gdir))
-          writeJsonAtomic(join(gdir, 'build.json'), { hash, kver, builtAt: new Date().toISOString() });
+        // Merge: build-guest.sh keeps its own keys (srcHash, virtio, fb) in the same file.
+        const bj = join(gdir, 'build.json');
+        let prev: Record<string, unknown> = {};
+        try {
+          prev = JSON.parse(readFileSync(bj, 'utf8')) as Record<string, unknown>;
+        } catch {
+          prev = {};
+        }
+        if (existsSync(gdir)) writeJsonAtomic(bj, { ...prev, hash, kver });
       }
       return { ok: r.ok, detail: r.ok ? '' : r.out.trim().split('\n').slice(-5).join(' | ') };
     });
