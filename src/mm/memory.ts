@@ -298,7 +298,14 @@ function* doSharedFault(k: Kernel, vmf: VmFault): KGen<number> {
   } else {
     yield* k.pageLock(vmf.page).lock();
   }
-  ret = yield* finishFault(k, vmf, true);
+  // The bits of ->fault and of finish_fault are ORed. When finish_fault failed (NOPAGE: another
+  // fault installed the PTE first) the page is only unlocked: it is NOT marked dirty, since this
+  // fault made no PTE writable (the racing fault that did marks it).
+  ret |= yield* finishFault(k, vmf, true);
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) {
+    k.pageLock(vmf.page).unlock();
+    return ret;
+  }
   yield* faultDirtySharedPage(k, vmf);
   return ret;
 }
@@ -306,10 +313,14 @@ function* doSharedFault(k: Kernel, vmf: VmFault): KGen<number> {
 /**
  * do_page_mkwrite: call ->page_mkwrite; unless it returned LOCKED, lock the page ourselves.
  * Returns the handler's bits with LOCKED set on success.
+ *
+ * The handler sees vmf.flags REPLACED by exactly WRITE|MKWRITE (the caller's flags, among them
+ * USER and ALLOW_RETRY, are hidden from it and restored afterwards), so a page_mkwrite can never
+ * ask for a retry. wp_pfn_shared, by contrast, ORs MKWRITE into the caller's flags.
  */
 function* doPageMkwrite(k: Kernel, vmf: VmFault): KGen<number> {
   const saved = vmf.flags;
-  vmf.flags = saved | FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE;
+  vmf.flags = FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE;
   k.counters.mkwriteCalls++;
   const ret = yield* vmf.vma.ops!.pageMkwrite!(k, vmf);
   vmf.flags = saved;
