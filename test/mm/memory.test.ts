@@ -126,6 +126,7 @@ describe('shared file mapping with page_mkwrite (write-notify)', () => {
         ...(withMkwrite
           ? {
               *pageMkwrite() {
+                yield undefined; // may sleep
                 return 0;
               },
             }
