@@ -14,7 +14,7 @@ import { AddressSpace } from '../mm/address-space.ts';
 import { bitmapAlloc, clearBit, setBit, testBit } from '../mm/bitmap.ts';
 import { Kernel, KTask } from '../mm/kernel.ts';
 import { Mutex } from '../mm/locks.ts';
-import { userStore8, vmfInsertPfnProt, vmGetPageProt } from '../mm/memory.ts';
+import { userLoad8, userStore8, vmfInsertPfnProt, vmGetPageProt } from '../mm/memory.ts';
 import {
   type MmStruct,
   VM_DONTDUMP,
@@ -159,6 +159,13 @@ export class World {
     switchMm(this.k, cpu, vma.mm);
     const r = runToCompletion(userStore8(this.k, this.k.cpus[cpu]!, vma.mm, vma.addrOf(page), value));
     if (r !== 0) throw new Error(`model setup: store faulted fatally (${r})`);
+  }
+
+  /** Run a load during setup (fast, not a checked step): maps the page as its fault handler does. */
+  setupLoad(cpu: number, vma: Vma, page: number): void {
+    switchMm(this.k, cpu, vma.mm);
+    const r = runToCompletion(userLoad8(this.k, this.k.cpus[cpu]!, vma.mm, vma.addrOf(page)));
+    if (r < 0) throw new Error(`model setup: load faulted fatally (${-r})`);
   }
 
   /** Add a task; `body` runs with the kernel's current task set to it on every resume. */
