@@ -18,7 +18,7 @@
  * (KGen), so a checker model can interleave them in explore mode; fast mode drains them with
  * runToCompletion.
  */
-import type { KGen } from '../checker/task.ts';
+import { access, type KGen } from '../checker/task.ts';
 import { AddressSpace } from '../mm/address-space.ts';
 import {
   bitmapAlloc,
@@ -33,12 +33,15 @@ import {
 import type { Kernel } from '../mm/kernel.ts';
 import { Mutex } from '../mm/locks.ts';
 import { type DirtyHelpers, mainlineHelpers } from '../mm/mapping-dirty-helpers.ts';
-import { vmfInsertPfnProt, vmGetPageProt } from '../mm/memory.ts';
+import { faultFlagAllowRetryFirst, vmfInsertPfnProt, vmGetPageProt } from '../mm/memory.ts';
 import {
+  FAULT_FLAG_ALLOW_RETRY,
+  FAULT_FLAG_RETRY_NOWAIT,
   VM_DONTDUMP,
   VM_DONTEXPAND,
   VM_FAULT_ERROR,
   VM_FAULT_NOPAGE,
+  VM_FAULT_RETRY,
   VM_FAULT_SIGBUS,
   VM_IO,
   VM_MAYWRITE,
@@ -473,13 +476,40 @@ export class BoDevice {
   }
 
   /**
-   * vmw_bo_vm_mkwrite (page_mkwrite and pfn_mkwrite): reserve the BO (blocking), SIGBUS beyond
-   * the BO, and in MKWRITE mode record the page and widen the window. Returning 0 lets the core
-   * make the PTE writable and dirty (finish_mkwrite_fault).
+   * ttm_bo_vm_reserve: reserve the BO from a fault handler, with the mmap lock held (lock order:
+   * the reservation nests outside mmap_lock elsewhere, so a fault must not simply block on it).
+   * A trylock first; if the BO is busy and this is the fault's first attempt
+   * ({@link faultFlagAllowRetryFirst}), drop the mmap lock, wait until the BO is unreserved (lock,
+   * unlock) and return VM_FAULT_RETRY: the arch handler retries with FAULT_FLAG_TRIED. Otherwise
+   * (a retry, or mkwrite, which clears ALLOW_RETRY because the core does not handle RETRY from
+   * mkwrite) block on the lock interruptibly; a signal would return VM_FAULT_NOPAGE, and the model
+   * has no signals, so that is a plain blocking lock.
+   * Returns 0 with `bo.resv` held, or VM_FAULT_RETRY without it.
+   */
+  private *vmReserve(bo: BufferObject, vmf: VmFault, flags: number): KGen<number> {
+    if (!faultFlagAllowRetryFirst(flags)) {
+      yield* bo.resv.lock(); // trylock, then dma_resv_lock_interruptible: one blocking lock here
+      return 0;
+    }
+    if (this.k.explore) yield access(bo.resv.id, true); // the same scheduling point as lock()
+    if (bo.resv.tryLock()) return 0;
+    if ((flags & FAULT_FLAG_RETRY_NOWAIT) === 0) {
+      vmf.vma.mm.mmapLock.upRead();
+      yield* bo.resv.lock();
+      bo.resv.unlock();
+    }
+    return VM_FAULT_RETRY;
+  }
+
+  /**
+   * vmw_bo_vm_mkwrite (page_mkwrite and pfn_mkwrite): reserve the BO (blocking: ALLOW_RETRY is
+   * masked for ttm_bo_vm_reserve), SIGBUS beyond the BO, and in MKWRITE mode record the page and
+   * widen the window. Returning 0 lets the core make the PTE writable and dirty
+   * (finish_mkwrite_fault).
    */
   *vmMkwrite(_k: Kernel, vmf: VmFault): KGen<number> {
     const bo = vmf.vma.privateData as BufferObject;
-    yield* bo.resv.lock();
+    yield* this.vmReserve(bo, vmf, vmf.flags & ~FAULT_FLAG_ALLOW_RETRY);
     const pageOffset = vmf.pgoff - bo.offset;
     let ret = 0;
     if (pageOffset < 0 || pageOffset >= bo.pages) ret = VM_FAULT_SIGBUS;
@@ -498,15 +528,18 @@ export class BoDevice {
   }
 
   /**
-   * vmw_bo_vm_fault: reserve the BO, SIGBUS beyond it, pick the protection (read-only in MKWRITE
-   * mode so the first write reaches mkwrite; writable and clean otherwise, so the hardware sets
-   * D) and insert special PFN PTEs for up to TTM_BO_VM_NUM_PREFAULT pages. Reading back
-   * GPU-dirty resources (vmw_resources_clean) is not modelled: every prefault page is allowed.
+   * vmw_bo_vm_fault: reserve the BO ({@link vmReserve}: may return VM_FAULT_RETRY after dropping
+   * the mmap lock), SIGBUS beyond it, clean the GPU-dirty resources there (vmw_resources_clean:
+   * res_dirty cleared, the GPU's data is not modelled) and cap the prefault at their end, pick
+   * the protection (read-only in MKWRITE mode so the first write reaches mkwrite; writable and
+   * clean otherwise, so the hardware sets D) and insert special PFN PTEs for up to
+   * TTM_BO_VM_NUM_PREFAULT pages.
    */
   *vmFault(k: Kernel, vmf: VmFault): KGen<number> {
     const vma = vmf.vma;
     const bo = vma.privateData as BufferObject;
-    yield* bo.resv.lock();
+    const r = yield* this.vmReserve(bo, vmf, vmf.flags);
+    if (r !== 0) return r;
     const d = bo.dirty;
     let ret: number;
     let numPrefault = TTM_BO_VM_NUM_PREFAULT;

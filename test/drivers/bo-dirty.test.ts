@@ -11,9 +11,20 @@ import {
 import { type BoSystem, buildBoSystem } from '../../src/drivers/consumers.ts';
 import { PTE_DIRTY, PTE_PRESENT, PTE_RW } from '../../src/hw/pte.ts';
 import { bitmapToList, setBit } from '../../src/mm/bitmap.ts';
-import { userLoad8 } from '../../src/mm/memory.ts';
-import { VM_FAULT_SIGBUS, type VmFault } from '../../src/mm/mm-types.ts';
+import { handleMmFault, userLoad8, userStore8 } from '../../src/mm/memory.ts';
+import {
+  FAULT_FLAG_DEFAULT,
+  FAULT_FLAG_RETRY_NOWAIT,
+  FAULT_FLAG_TRIED,
+  FAULT_FLAG_USER,
+  FAULT_FLAG_WRITE,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_RETRY,
+  VM_FAULT_SIGBUS,
+  type VmFault,
+} from '../../src/mm/mm-types.ts';
 import { doMmap, EINVAL, PROT_READ, unmapMappingRange } from '../../src/mm/mmap.ts';
+import { finish } from '../mm/fixtures.ts';
 import { as, bopte, boStore } from './helpers.ts';
 
 /** Run `body` with the BO reserved, as the GPU's submitting task. */
@@ -464,5 +475,85 @@ describe('bo-dirty: scan-fix variant (driver-only fix of the mkwrite window)', (
     expect(copied).toEqual([3]);
     expect(bits(bo)).toEqual([]);
     expect(s.gpu.coherent(bo, 3)).toBe(true);
+  });
+});
+
+describe('bo-dirty: reservation in the fault handlers (ttm_bo_vm_reserve)', () => {
+  const W = FAULT_FLAG_DEFAULT | FAULT_FLAG_USER | FAULT_FLAG_WRITE;
+
+  function setup() {
+    const s = buildBoSystem({ cpus: 2, bos: [4], explore: true });
+    const bo = s.bos[0]!;
+    s.gpu.submitNow(() => 'mkwrite');
+    const mm = s.mms[0]!;
+    const addr = s.vmas[0]![0]!.start;
+    const t0 = s.tasks[0]!;
+    const gpu = s.gpu.task;
+    as(s.k, gpu, bo.resv.lock()); // the GPU's submission holds the reservation
+    return { s, bo, mm, addr, t0, gpu };
+  }
+
+  /** Step `g` as `t` until it waits on something not ready; false if it finished instead. */
+  function untilBlocked(k: BoSystem['k'], t: BoSystem['tasks'][0], g: KGen<number>): boolean {
+    for (;;) {
+      k.setCurrent(t);
+      const r = g.next();
+      if (r.done) return false;
+      if (typeof r.value === 'object' && !r.value.ready()) return true;
+    }
+  }
+
+  it('first attempt, BO busy: drops the mmap lock, waits for the BO, returns RETRY; the retry blocks holding it', () => {
+    const { s, bo, mm, addr, t0, gpu } = setup();
+    const g = handleMmFault(s.k, mm, addr, W);
+    expect(untilBlocked(s.k, t0, g)).toBe(true);
+    expect(mm.mmapLock.readers).not.toContain(t0); // the old model waited with mmap_lock held
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, g)).toBe(VM_FAULT_RETRY);
+    expect(mm.mmapLock.readers).toEqual([]);
+    expect(bo.resv.owner).toBeNull();
+    expect(bopte(s, 0, 0, 0)).toBe(0); // nothing mapped yet
+    // The retry (FAULT_FLAG_TRIED) may not ask again: it waits for the BO with mmap_lock held.
+    as(s.k, gpu, bo.resv.lock());
+    const g2 = handleMmFault(s.k, mm, addr, W | FAULT_FLAG_TRIED);
+    expect(untilBlocked(s.k, t0, g2)).toBe(true);
+    expect(mm.mmapLock.readers).toEqual([t0]);
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, g2)).toBe(VM_FAULT_NOPAGE);
+    expect(bopte(s, 0, 0, 0) & (PTE_PRESENT | PTE_RW)).toBe(PTE_PRESENT);
+  });
+
+  it('RETRY_NOWAIT: returns RETRY at once, keeping the mmap lock (released by handle_mm_fault)', () => {
+    const { s, mm, addr, t0 } = setup();
+    expect(finish(s.k, t0, handleMmFault(s.k, mm, addr, W | FAULT_FLAG_RETRY_NOWAIT))).toBe(VM_FAULT_RETRY);
+    expect(mm.mmapLock.readers).toEqual([]);
+  });
+
+  it('a user store retries through RETRY and lands once the submission is done', () => {
+    const { s, bo, mm, addr, t0, gpu } = setup();
+    const g = userStore8(s.k, s.k.cpus[0]!, mm, addr, 5);
+    expect(untilBlocked(s.k, t0, g)).toBe(true);
+    expect(mm.mmapLock.readers).toEqual([]);
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, g)).toBe(0);
+    expect(bits(bo)).toEqual([0]);
+  });
+
+  it('mkwrite never returns RETRY: it blocks on the BO with mmap_lock held', () => {
+    const { s, bo, mm, addr, t0, gpu } = setup();
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, handleMmFault(s.k, mm, addr, W))).toBe(VM_FAULT_NOPAGE); // read-only PTE
+    as(s.k, gpu, bo.resv.lock());
+    const g = handleMmFault(s.k, mm, addr, W);
+    expect(untilBlocked(s.k, t0, g)).toBe(true);
+    expect(mm.mmapLock.readers).toEqual([t0]);
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, g)).toBe(0);
+    expect(bopte(s, 0, 0, 0) & (PTE_RW | PTE_DIRTY)).toBe(PTE_RW | PTE_DIRTY);
   });
 });
