@@ -63,6 +63,8 @@ export class TrackerDevice {
     this.ops = Object.freeze({
       name: 'tracker',
       *fault(kk: Kernel, vmf: import('../mm/mm-types.ts').VmFault): KGen<number> {
+        // A plain blocking lock: this stands for any tracking driver, not TTM (whose fault path
+        // trylocks and may return VM_FAULT_RETRY: BoDevice.vmFault models that).
         yield* dev.lock.lock();
         const prot =
           dev.method === 'mkwrite' ? vmGetPageProt(vmf.vma.flags & ~VM_SHARED) : vmGetPageProt(vmf.vma.flags);
