@@ -177,7 +177,8 @@ export const mkwriteWindow: ModelDef = {
     'MKWRITE tracking: pfn_mkwrite sets the bit under the driver lock and drops it; the PTE becomes writable only ' +
     'later, in finish_mkwrite_fault. A scan (wp + consume) in between finds the PTE read-only, changes nothing and ' +
     'consumes the bit; the write then lands through a writable PTE with its bit clear (P2/P14). Same window as ' +
-    'fb_defio quirk Q3, for PFN mappings that have no page lock',
+    'fb_defio quirk Q3, for PFN mappings that have no page lock. The scan stands for a vmwgfx read-only submission; ' +
+    'a dirtying one zaps the PTEs before consuming the bits and closes the window (vmwgfx-mkwrite/dirtying-submit)',
   variants: [
     v(
       'mainline',
