@@ -18,7 +18,7 @@
  * (KGen), so a checker model can interleave them in explore mode; fast mode drains them with
  * runToCompletion.
  */
-import type { KGen } from '../checker/task.ts';
+import { access, type KGen } from '../checker/task.ts';
 import { AddressSpace } from '../mm/address-space.ts';
 import {
   bitmapAlloc,
@@ -33,12 +33,15 @@ import {
 import type { Kernel } from '../mm/kernel.ts';
 import { Mutex } from '../mm/locks.ts';
 import { type DirtyHelpers, mainlineHelpers } from '../mm/mapping-dirty-helpers.ts';
-import { vmfInsertPfnProt, vmGetPageProt } from '../mm/memory.ts';
+import { faultFlagAllowRetryFirst, vmfInsertPfnProt, vmGetPageProt } from '../mm/memory.ts';
 import {
+  FAULT_FLAG_ALLOW_RETRY,
+  FAULT_FLAG_RETRY_NOWAIT,
   VM_DONTDUMP,
   VM_DONTEXPAND,
   VM_FAULT_ERROR,
   VM_FAULT_NOPAGE,
+  VM_FAULT_RETRY,
   VM_FAULT_SIGBUS,
   VM_IO,
   VM_MAYWRITE,
@@ -64,18 +67,28 @@ export type DirtyMethod = 'pagetable' | 'mkwrite';
 export type MethodPolicy = 'auto' | DirtyMethod;
 
 /**
- * Driver variants. `mainline`: today's driver (2026, with the min clamp in transfer_to_res).
- * `transfer-max-bug`: before the May 2026 fix, the upper clamp of a resource transfer used max,
- * so a transfer could consume bits of other resources sharing the BO (spec 4.5, Q5).
+ * Driver variants:
+ * - `mainline`: vmwgfx today (2026, with the min clamp in transfer_to_res);
+ * - `transfer-max-bug`: transfer_to_res before the May 2026 min/max fix: the upper clamp used max,
+ *   so a transfer could consume bits of other resources sharing the BO (spec 4.5, Q5);
+ * - `mkwrite-locked`: a proposed fix for the mkwrite window found by the checker (docs/models.md):
+ *   pfn_mkwrite keeps the reservation until the PTE is writable, via the model extension
+ *   `VmOps.pfnMkwriteDone` (no such hook exists in the kernel: it needs a core change);
+ * - `scan-fix`: a fix the driver can make on its own: the MKWRITE scan write-protects the window
+ *   page by page, and a page whose bit is set but whose own write-protect changed no PTE (a fault
+ *   may still be between pfn_mkwrite and finish_mkwrite_fault) keeps its bit: transfer_to_res
+ *   reports it and leaves it set, so the next scan looks at it again. Sound with one mapping of
+ *   the page; with two, another mapping's writable PTE makes the write-protect count > 0 while
+ *   the first mapping's fault is still in flight (model vmwgfx-mkwrite, variant
+ *   scan-fix-two-mappings).
  */
-/**
- * Driver variants: `mainline` (vmwgfx today), `transfer-max-bug` (transfer_to_res before the May
- * 2026 min/max fix, spec Q5) and `mkwrite-locked`, a proposed fix for the mkwrite window found by
- * the checker (docs/models.md): pfn_mkwrite keeps the reservation until the PTE is writable, via
- * the model extension `VmOps.pfnMkwriteDone` (no such hook exists in the kernel).
- */
-export type BoVariant = 'mainline' | 'transfer-max-bug' | 'mkwrite-locked';
-export const BO_VARIANTS: readonly BoVariant[] = ['mainline', 'transfer-max-bug', 'mkwrite-locked'];
+export type BoVariant = 'mainline' | 'transfer-max-bug' | 'mkwrite-locked' | 'scan-fix';
+export const BO_VARIANTS: readonly BoVariant[] = [
+  'mainline',
+  'transfer-max-bug',
+  'mkwrite-locked',
+  'scan-fix',
+];
 
 /** struct vmw_bo_dirty. */
 export class BoDirty {
@@ -86,6 +99,11 @@ export class BoDirty {
   changeCount = 0;
   refCount = 1;
   readonly bitmap: Uint32Array;
+  /**
+   * `scan-fix` only: pages whose bit the last MKWRITE scan could not confirm (their own
+   * write-protect changed nothing): transfer_to_res reports them but does not clear their bit.
+   */
+  readonly keep: Uint32Array;
   constructor(
     readonly bitmapSize: number,
     method: DirtyMethod,
@@ -95,6 +113,7 @@ export class BoDirty {
     this.start = bitmapSize;
     this.method = method;
     this.bitmap = bitmapAlloc(bitmapSize);
+    this.keep = bitmapAlloc(bitmapSize);
   }
 }
 
@@ -106,6 +125,12 @@ export interface BoResource {
   readonly guestMemorySize: number;
   /** vmw_resource_dirty_update: BO pages [start, end) were written by the CPU. */
   dirtyUpdate(start: number, end: number): void;
+  /**
+   * res->res_dirty: the GPU may have written the resource since the CPU last saw it (set when a
+   * dirtying submission unreserves it, cleared by vmw_resources_clean in the fault path). Absent:
+   * false.
+   */
+  resDirty?: boolean;
 }
 
 /** struct vmw_bo. */
@@ -113,6 +138,8 @@ export class BufferObject {
   /** The reservation lock (dma_resv). */
   readonly resv: Mutex;
   dirty: BoDirty | null = null;
+  /** vbo->res_tree: the resources backed by this BO, by ascending guest-memory offset. */
+  readonly resTree: BoResource[] = [];
   constructor(
     readonly device: BoDevice,
     readonly name: string,
@@ -313,12 +340,16 @@ export class BoDevice {
    */
   private *scanMkwrite(bo: BufferObject, d: BoDirty): KGen<void> {
     if (d.end <= d.start) return;
-    const n = yield* this.wp(bo, d.start, d.end - d.start);
+    const n =
+      this.variant === 'scan-fix'
+        ? yield* this.scanMkwritePerPage(bo, d)
+        : yield* this.wp(bo, d.start, d.end - d.start);
     if (Math.floor((100 * n) / d.bitmapSize) > VMW_DIRTY_PERCENTAGE) d.changeCount++;
     else d.changeCount = 0;
     if (d.switching && d.changeCount > VMW_DIRTY_NUM_CHANGE_TRIGGERS) {
       const local = { start: 0, end: d.bitmapSize };
       d.method = 'pagetable';
+      bitmapClear(d.keep, 0, d.bitmapSize);
       yield* this.cleanRecord(bo, d, 0, d.bitmapSize, local);
       bitmapClear(d.bitmap, 0, d.bitmapSize);
       if (d.start < d.end) bitmapSet(d.bitmap, d.start, d.end - d.start);
@@ -330,6 +361,22 @@ export class BoDevice {
         `${VMW_DIRTY_NUM_CHANGE_TRIGGERS + 1} scans re-protected more than ${VMW_DIRTY_PERCENTAGE}% of the BO`,
       );
     }
+  }
+
+  /**
+   * `scan-fix`: write-protect the window one page at a time; a set bit whose page's write-protect
+   * changed no PTE is marked in `d.keep` (see {@link BoVariant}). Returns the PTEs changed, as
+   * the one-call scan does.
+   */
+  private *scanMkwritePerPage(bo: BufferObject, d: BoDirty): KGen<number> {
+    let n = 0;
+    for (let p = d.start; p < d.end; p++) {
+      const c = yield* this.wp(bo, p, 1);
+      n += c;
+      if (c === 0 && testBit(d.bitmap, p)) setBit(d.keep, p);
+      else clearBit(d.keep, p);
+    }
+    return n;
   }
 
   /** Resource byte range -> page range [rs, re), WARN on an unaligned start. */
@@ -355,16 +402,32 @@ export class BoDevice {
     const cur0 = Math.max(rs, d.start);
     const re = this.variant === 'transfer-max-bug' ? Math.max(re0, d.end) : Math.min(re0, d.end);
     const bm = d.bitmap;
+    // scan-fix: a reported page the scan could not confirm keeps its bit (and the window keeps it).
+    const keep = report && this.variant === 'scan-fix' && d.method === 'mkwrite' ? d.keep : null;
+    let keptLo = re;
+    let keptHi = cur0;
     for (let cur = cur0; cur < re; ) {
       const s = findNextBit(bm, re, cur);
       if (s >= re) break;
       const e = findNextZeroBit(bm, re, s + 1);
-      for (let i = s; i < e; i++) clearBit(bm, i);
+      for (let i = s; i < e; i++) {
+        if (keep !== null && testBit(keep, i)) {
+          keptLo = Math.min(keptLo, i);
+          keptHi = i + 1;
+        } else {
+          clearBit(bm, i);
+          clearBit(d.keep, i);
+        }
+      }
       if (report) res.dirtyUpdate(s, e);
       cur = e + 1;
     }
     if (rs <= d.start && re > d.start) d.start = re;
     if (rs < d.end && re >= d.end) d.end = rs;
+    if (keptLo < keptHi) {
+      d.start = Math.min(d.start, keptLo);
+      d.end = Math.max(d.end, keptHi);
+    }
   }
 
   /** vmw_bo_dirty_transfer_to_res: hand the resource's dirty pages to it. Caller holds `bo.resv`. */
@@ -413,13 +476,40 @@ export class BoDevice {
   }
 
   /**
-   * vmw_bo_vm_mkwrite (page_mkwrite and pfn_mkwrite): reserve the BO (blocking), SIGBUS beyond
-   * the BO, and in MKWRITE mode record the page and widen the window. Returning 0 lets the core
-   * make the PTE writable and dirty (finish_mkwrite_fault).
+   * ttm_bo_vm_reserve: reserve the BO from a fault handler, with the mmap lock held (lock order:
+   * the reservation nests outside mmap_lock elsewhere, so a fault must not simply block on it).
+   * A trylock first; if the BO is busy and this is the fault's first attempt
+   * ({@link faultFlagAllowRetryFirst}), drop the mmap lock, wait until the BO is unreserved (lock,
+   * unlock) and return VM_FAULT_RETRY: the arch handler retries with FAULT_FLAG_TRIED. Otherwise
+   * (a retry, or mkwrite, which clears ALLOW_RETRY because the core does not handle RETRY from
+   * mkwrite) block on the lock interruptibly; a signal would return VM_FAULT_NOPAGE, and the model
+   * has no signals, so that is a plain blocking lock.
+   * Returns 0 with `bo.resv` held, or VM_FAULT_RETRY without it.
+   */
+  private *vmReserve(bo: BufferObject, vmf: VmFault, flags: number): KGen<number> {
+    if (!faultFlagAllowRetryFirst(flags)) {
+      yield* bo.resv.lock(); // trylock, then dma_resv_lock_interruptible: one blocking lock here
+      return 0;
+    }
+    if (this.k.explore) yield access(bo.resv.id, true); // the same scheduling point as lock()
+    if (bo.resv.tryLock()) return 0;
+    if ((flags & FAULT_FLAG_RETRY_NOWAIT) === 0) {
+      vmf.vma.mm.mmapLock.upRead();
+      yield* bo.resv.lock();
+      bo.resv.unlock();
+    }
+    return VM_FAULT_RETRY;
+  }
+
+  /**
+   * vmw_bo_vm_mkwrite (page_mkwrite and pfn_mkwrite): reserve the BO (blocking: ALLOW_RETRY is
+   * masked for ttm_bo_vm_reserve), SIGBUS beyond the BO, and in MKWRITE mode record the page and
+   * widen the window. Returning 0 lets the core make the PTE writable and dirty
+   * (finish_mkwrite_fault).
    */
   *vmMkwrite(_k: Kernel, vmf: VmFault): KGen<number> {
     const bo = vmf.vma.privateData as BufferObject;
-    yield* bo.resv.lock();
+    yield* this.vmReserve(bo, vmf, vmf.flags & ~FAULT_FLAG_ALLOW_RETRY);
     const pageOffset = vmf.pgoff - bo.offset;
     let ret = 0;
     if (pageOffset < 0 || pageOffset >= bo.pages) ret = VM_FAULT_SIGBUS;
@@ -438,27 +528,71 @@ export class BoDevice {
   }
 
   /**
-   * vmw_bo_vm_fault: reserve the BO, SIGBUS beyond it, pick the protection (read-only in MKWRITE
-   * mode so the first write reaches mkwrite; writable and clean otherwise, so the hardware sets
-   * D) and insert special PFN PTEs for up to TTM_BO_VM_NUM_PREFAULT pages. Reading back
-   * GPU-dirty resources (vmw_resources_clean) is not modelled: every prefault page is allowed.
+   * vmw_bo_vm_fault: reserve the BO ({@link vmReserve}: may return VM_FAULT_RETRY after dropping
+   * the mmap lock), SIGBUS beyond it, clean the GPU-dirty resources there (vmw_resources_clean:
+   * res_dirty cleared, the GPU's data is not modelled) and cap the prefault at their end, pick
+   * the protection (read-only in MKWRITE mode so the first write reaches mkwrite; writable and
+   * clean otherwise, so the hardware sets D) and insert special PFN PTEs for up to
+   * TTM_BO_VM_NUM_PREFAULT pages.
    */
   *vmFault(k: Kernel, vmf: VmFault): KGen<number> {
     const vma = vmf.vma;
     const bo = vma.privateData as BufferObject;
-    yield* bo.resv.lock();
+    const r = yield* this.vmReserve(bo, vmf, vmf.flags);
+    if (r !== 0) return r;
     const d = bo.dirty;
     let ret: number;
-    if (d !== null && vmf.pgoff - bo.offset >= bo.pages) ret = VM_FAULT_SIGBUS;
+    let numPrefault = TTM_BO_VM_NUM_PREFAULT;
+    const pageOffset = vmf.pgoff - bo.offset;
+    if (d !== null && pageOffset >= bo.pages) ret = VM_FAULT_SIGBUS;
     else {
+      // The kernel passes page_offset + PAGE_SIZE as the (page) end: it cleans the resources of up
+      // to 4096 following pages, harmless; kept as is.
+      if (d !== null)
+        numPrefault = Math.min(numPrefault, this.resourcesClean(bo, pageOffset, pageOffset + 4096));
       const prot =
         d !== null && d.method === 'mkwrite'
           ? vmGetPageProt(vma.flags & ~VM_SHARED)
           : vmGetPageProt(vma.flags);
-      ret = yield* this.faultReserved(k, vmf, bo, prot, TTM_BO_VM_NUM_PREFAULT);
+      ret = yield* this.faultReserved(k, vmf, bo, prot, numPrefault);
     }
     bo.resv.unlock();
     return ret;
+  }
+
+  /** vmw_resource_mob_attach: `res` is backed by `bo` from now on (kept in offset order). */
+  resourceAttach(bo: BufferObject, res: BoResource): void {
+    const t = bo.resTree;
+    let i = t.length;
+    while (i > 0 && t[i - 1]!.guestMemoryOffset > res.guestMemoryOffset) i--;
+    t.splice(i, 0, res);
+  }
+
+  /**
+   * vmw_resources_clean: before the CPU maps BO pages [start, end) again, every resource from the
+   * first one overlapping them (in offset order, up to the first starting at or after `end`) that
+   * the GPU may have dirtied is read back (the GPU's writes are not modelled: only res_dirty is
+   * cleared). Returns how many pages from `start` the fault may map (1 if no resource was found:
+   * prefault only up to the end of the cleaned resources). Caller holds `bo.resv`.
+   */
+  private resourcesClean(bo: BufferObject, start: number, end: number): number {
+    bo.resv.assertHeld();
+    const t = bo.resTree;
+    let i = 0;
+    while (
+      i < t.length &&
+      !(
+        t[i]!.guestMemoryOffset < end * 4096 && t[i]!.guestMemoryOffset + t[i]!.guestMemorySize > start * 4096
+      )
+    )
+      i++;
+    let lastCleaned = 0;
+    for (; i < t.length && t[i]!.guestMemoryOffset < end * 4096; i++) {
+      const r = t[i]!;
+      if (r.resDirty === true) r.resDirty = false;
+      lastCleaned = r.guestMemoryOffset + r.guestMemorySize;
+    }
+    return lastCleaned > start * 4096 ? Math.ceil((lastCleaned - start * 4096) / 4096) : 1;
   }
 
   /** ttm_bo_vm_fault_reserved: map the faulting page and prefault the following ones. */

@@ -53,6 +53,8 @@ export function framesEqual(mem: PhysMem, a: number, b: number): boolean {
 export class GpuResource implements BoResource {
   readonly guestMemoryOffset: number;
   readonly guestMemorySize: number;
+  /** res_dirty: a dirtying submission used it and the CPU has not faulted on it since. */
+  resDirty = false;
   constructor(
     readonly gpu: Gpu,
     readonly bo: BufferObject,
@@ -106,7 +108,9 @@ export class Gpu {
     for (let i = 0; i < n; i++) {
       const first = Math.floor((i * bo.pages) / n);
       const last = Math.floor(((i + 1) * bo.pages) / n);
-      list.push(new GpuResource(this, bo, `${bo.name}.res${i}`, first, last - first));
+      const r = new GpuResource(this, bo, `${bo.name}.res${i}`, first, last - first);
+      this.dev.resourceAttach(bo, r);
+      list.push(r);
     }
     this.resources.set(bo, list);
     return list;
@@ -133,30 +137,46 @@ export class Gpu {
 
   /**
    * A command submission using every BO it knows: BO validation (tracker creation on first use
-   * with `policy`, then the scan) for all BOs, then resource validation (transfer_to_res) for
-   * all resources: pages are re-protected before their bits are consumed (spec 4.5). As in
-   * vmwgfx's execbuf, every BO stays reserved for the whole submission (validation through
-   * resource validation), so no mkwrite can slip between a BO's scan and its bits' consumption.
+   * with `policy`, then the scan) for all BOs, then resource validation for all resources
+   * (vmw_resource_do_validate): pages are re-protected before their bits are consumed (spec
+   * 4.5). As in vmwgfx's execbuf, every BO stays reserved for the whole submission (validation
+   * through resource validation), so no mkwrite can slip between a BO's scan and its bits'
+   * consumption.
+   *
+   * `dirtying`: the commands write the resources (the GPU renders into them). Then, for each
+   * resource not already GPU-dirty, vmwgfx zaps every CPU PTE of the resource's BO range
+   * (vmw_bo_dirty_unmap, after the scan and before transfer_to_res) so the CPU's next access
+   * faults and reads the GPU's result back, and marks the resource GPU-dirty when it unreserves
+   * it. The zap also makes a write fault still between pfn_mkwrite and finish_mkwrite_fault
+   * refault (finish_mkwrite_fault sees the PTE changed), which closes the mkwrite window for
+   * dirtying submissions. A read-only submission (`dirtying` false, the default: the GPU only
+   * reads the resources, e.g. a texture upload) zaps nothing, and the window stays open.
    */
-  *submit(policy: (bo: BufferObject) => MethodPolicy = () => 'auto'): KGen<void> {
+  *submit(policy: (bo: BufferObject) => MethodPolicy = () => 'auto', dirtying = false): KGen<void> {
     const k = this.k;
     const prev = k.enter('gpu_submit');
     this.submissions++;
     const bos = [...this.resources.keys()];
     for (const bo of bos) yield* bo.resv.lock();
     for (const bo of bos) yield* this.dev.validateReserved(bo, policy(bo));
-    for (const [bo, list] of this.resources) for (const r of list) this.dev.transferToRes(bo, r);
+    for (const [bo, list] of this.resources)
+      for (const r of list) {
+        if (dirtying && !r.resDirty && bo.dirty !== null)
+          yield* this.dev.dirtyUnmap(bo, r.first, r.first + r.pages);
+        this.dev.transferToRes(bo, r);
+      }
+    if (dirtying) for (const list of this.resources.values()) for (const r of list) r.resDirty = true;
     for (const bo of bos) bo.resv.unlock();
     k.leave(prev);
   }
 
   /** Fast mode: run {@link submit} to completion as the submitting task. */
-  submitNow(policy: (bo: BufferObject) => MethodPolicy = () => 'auto'): void {
+  submitNow(policy: (bo: BufferObject) => MethodPolicy = () => 'auto', dirtying = false): void {
     const k = this.k;
     const saved = k.cur;
     k.setCurrent(this.task);
     try {
-      runToCompletion(this.submit(policy));
+      runToCompletion(this.submit(policy, dirtying));
     } finally {
       k.setCurrent(saved);
     }

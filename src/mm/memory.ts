@@ -22,7 +22,11 @@ import { splitHugePmd, splitHugePud } from './huge.ts';
 import type { Kernel } from './kernel.ts';
 import type { Spinlock } from './locks.ts';
 import {
+  FAULT_FLAG_ALLOW_RETRY,
+  FAULT_FLAG_DEFAULT,
   FAULT_FLAG_MKWRITE,
+  FAULT_FLAG_RETRY_NOWAIT,
+  FAULT_FLAG_TRIED,
   FAULT_FLAG_USER,
   FAULT_FLAG_WRITE,
   type MmStruct,
@@ -112,11 +116,29 @@ export function vmNormalPage(k: Kernel, lo: number, hi: number): number {
 }
 
 /**
+ * fault_flag_allow_retry_first: the handler may drop the mmap lock and return VM_FAULT_RETRY
+ * (ALLOW_RETRY set and this is not already a retry).
+ */
+export function faultFlagAllowRetryFirst(flags: number): boolean {
+  return (flags & FAULT_FLAG_ALLOW_RETRY) !== 0 && (flags & FAULT_FLAG_TRIED) === 0;
+}
+
+/**
+ * The mmap lock after a fault: a handler that returned VM_FAULT_RETRY (without RETRY_NOWAIT) has
+ * released it already; otherwise release it here.
+ */
+function faultDone(mm: MmStruct, flags: number, ret: number): void {
+  if ((ret & VM_FAULT_RETRY) === 0 || (flags & FAULT_FLAG_RETRY_NOWAIT) !== 0) mm.mmapLock.upRead();
+}
+
+/**
  * handle_mm_fault for a user access at `addr` in `mm` (spec section 7).
  *
  * @returns vm_fault_t bits: 0 or NOPAGE/RETRY (retry the access), or an error (SIGSEGV/SIGBUS).
  *
- * Locking: takes `mm.mmapLock` for read around the whole fault.
+ * Locking: takes `mm.mmapLock` for read around the whole fault. A handler may return
+ * VM_FAULT_RETRY only if {@link faultFlagAllowRetryFirst}(flags); it has then dropped the mmap
+ * lock itself (unless FAULT_FLAG_RETRY_NOWAIT), and the caller retries with FAULT_FLAG_TRIED.
  */
 export function* handleMmFault(k: Kernel, mm: MmStruct, addr: number, flags: number): KGen<number> {
   const prev = k.enter('handleMmFault');
@@ -140,7 +162,7 @@ export function* handleMmFault(k: Kernel, mm: MmStruct, addr: number, flags: num
       else ret = yield* handlePteFault(k, vma, addr, flags, i, lo, hi);
     }
   }
-  mm.mmapLock.upRead();
+  faultDone(mm, flags, ret);
   if (k.trace !== null) k.trace.emit({ kind: 'return', ret: faultName(ret) });
   k.leave(prev);
   return ret;
@@ -175,7 +197,7 @@ export function handleMmFaultFast(k: Kernel, mm: MmStruct, addr: number, flags: 
       else ret = runToCompletion(handlePteFault(k, vma, addr, flags, i, lo, hi));
     }
   }
-  mm.mmapLock.upRead();
+  faultDone(mm, flags, ret);
   if (k.trace !== null) k.trace.emit({ kind: 'return', ret: faultName(ret) });
   k.leave(prev);
   return ret;
@@ -298,7 +320,14 @@ function* doSharedFault(k: Kernel, vmf: VmFault): KGen<number> {
   } else {
     yield* k.pageLock(vmf.page).lock();
   }
-  ret = yield* finishFault(k, vmf, true);
+  // The bits of ->fault and of finish_fault are ORed. When finish_fault failed (NOPAGE: another
+  // fault installed the PTE first) the page is only unlocked: it is NOT marked dirty, since this
+  // fault made no PTE writable (the racing fault that did marks it).
+  ret |= yield* finishFault(k, vmf, true);
+  if ((ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) !== 0) {
+    k.pageLock(vmf.page).unlock();
+    return ret;
+  }
   yield* faultDirtySharedPage(k, vmf);
   return ret;
 }
@@ -306,10 +335,14 @@ function* doSharedFault(k: Kernel, vmf: VmFault): KGen<number> {
 /**
  * do_page_mkwrite: call ->page_mkwrite; unless it returned LOCKED, lock the page ourselves.
  * Returns the handler's bits with LOCKED set on success.
+ *
+ * The handler sees vmf.flags REPLACED by exactly WRITE|MKWRITE (the caller's flags, among them
+ * USER and ALLOW_RETRY, are hidden from it and restored afterwards), so a page_mkwrite can never
+ * ask for a retry. wp_pfn_shared, by contrast, ORs MKWRITE into the caller's flags.
  */
 function* doPageMkwrite(k: Kernel, vmf: VmFault): KGen<number> {
   const saved = vmf.flags;
-  vmf.flags = saved | FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE;
+  vmf.flags = FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE;
   k.counters.mkwriteCalls++;
   const ret = yield* vmf.vma.ops!.pageMkwrite!(k, vmf);
   vmf.flags = saved;
@@ -563,6 +596,21 @@ export function* filemapFault(k: Kernel, vmf: VmFault): KGen<number> {
 const MAX_FAULT_RETRIES = 64;
 
 /**
+ * The arch fault handler's part for a user access (do_user_addr_fault): handle_mm_fault with
+ * FAULT_FLAG_DEFAULT | USER (| WRITE); on VM_FAULT_RETRY (the mmap lock was dropped) it calls
+ * again at once with FAULT_FLAG_TRIED added, without re-executing the instruction.
+ */
+function* userFault(k: Kernel, mm: MmStruct, va: number, write: number): KGen<number> {
+  let flags = FAULT_FLAG_DEFAULT | FAULT_FLAG_USER | write;
+  let r = yield* handleMmFault(k, mm, va, flags);
+  while ((r & VM_FAULT_RETRY) !== 0) {
+    flags |= FAULT_FLAG_TRIED;
+    r = yield* handleMmFault(k, mm, va, flags);
+  }
+  return r;
+}
+
+/**
  * A user-mode byte store by the task on `cpu` (whose current mm is `mm`): the hardware step, and
  * on a fault the kernel's fault handling, retried as the CPU would. Returns 0, or the fatal
  * vm_fault_t (SIGSEGV/SIGBUS) that would kill the task.
@@ -589,7 +637,7 @@ export function* userStore8(
         write: true,
         reason: cpu.faultReason === 1 ? 'not-present' : 'protection',
       });
-    const r = yield* handleMmFault(k, mm, va, FAULT_FLAG_WRITE | FAULT_FLAG_USER);
+    const r = yield* userFault(k, mm, va, FAULT_FLAG_WRITE);
     if ((r & VM_FAULT_ERROR) !== 0) return r;
   }
   throw new Error(`userStore8: no progress after ${MAX_FAULT_RETRIES} faults at 0x${va.toString(16)}`);
@@ -609,7 +657,7 @@ export function* userLoad8(k: Kernel, cpu: Cpu, mm: MmStruct, va: number): KGen<
         write: false,
         reason: cpu.faultReason === 1 ? 'not-present' : 'protection',
       });
-    const r = yield* handleMmFault(k, mm, va, FAULT_FLAG_USER);
+    const r = yield* userFault(k, mm, va, 0);
     if ((r & VM_FAULT_ERROR) !== 0) return -r;
   }
   throw new Error(`userLoad8: no progress after ${MAX_FAULT_RETRIES} faults at 0x${va.toString(16)}`);
@@ -635,7 +683,12 @@ export function storeFast(k: Kernel, cpu: Cpu, mm: MmStruct, va: number, v: numb
       });
     // The CPU's walk just ended on the PTE (same root): the handler need not walk again.
     const ptep = cpu.root === mm.root ? cpu.faultPtep : -1;
-    const r = handleMmFaultFast(k, mm, va, FAULT_FLAG_WRITE | FAULT_FLAG_USER, ptep);
+    let flags = FAULT_FLAG_DEFAULT | FAULT_FLAG_USER | FAULT_FLAG_WRITE;
+    let r = handleMmFaultFast(k, mm, va, flags, ptep);
+    while ((r & VM_FAULT_RETRY) !== 0) {
+      flags |= FAULT_FLAG_TRIED;
+      r = handleMmFaultFast(k, mm, va, flags);
+    }
     if ((r & VM_FAULT_ERROR) !== 0) return r;
     if (cpu.store8(va, v) === 0) return 0;
   }

@@ -57,7 +57,15 @@ export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
 export const FAULT_FLAG_WRITE = 1 << 0;
 export const FAULT_FLAG_MKWRITE = 1 << 1;
 export const FAULT_FLAG_ALLOW_RETRY = 1 << 2;
+/** With ALLOW_RETRY: return VM_FAULT_RETRY without waiting and without dropping the mmap lock. */
+export const FAULT_FLAG_RETRY_NOWAIT = 1 << 3;
+export const FAULT_FLAG_KILLABLE = 1 << 4;
+/** This fault is a retry (after VM_FAULT_RETRY): a handler may no longer ask for another one. */
+export const FAULT_FLAG_TRIED = 1 << 5;
 export const FAULT_FLAG_USER = 1 << 6;
+export const FAULT_FLAG_INTERRUPTIBLE = 1 << 9;
+/** FAULT_FLAG_DEFAULT: what the arch fault handler starts a user fault with. */
+export const FAULT_FLAG_DEFAULT = FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE | FAULT_FLAG_INTERRUPTIBLE;
 
 /** struct vm_fault: what a fault handler sees. */
 export interface VmFault {

@@ -74,13 +74,40 @@ function nextBoundary(addr: number, level: number, end: number): number {
   return Math.min(b, end);
 }
 
-/** Walk the PTEs of the table `tablePfn` covering [addr, end) under its PTL. */
-function* walkPteRange<P>(walk: MmWalk<P>, tablePfn: number, addr: number, end: number): KGen<number> {
+/**
+ * pte_offset_map_lock: take the PTL of `tablePfn`, then check that the PMD entry `pmdI` still
+ * holds what the walker read (`pmdLo`, `pmdHi`). False (PTL released) if it changed meanwhile:
+ * the table was freed, replaced or collapsed, and cannot be mapped.
+ */
+function pmdSame(walk: MmWalk<unknown>, pmdI: number, pmdLo: number, pmdHi: number): boolean {
+  const mem = walk.k.mem;
+  return mem.ptLo[pmdI] === pmdLo && mem.ptHi[pmdI] === pmdHi;
+}
+
+/**
+ * Walk the PTEs of the table `tablePfn` covering [addr, end) under its PTL. If the PMD entry
+ * `pmdI` changed before the PTL was taken, nothing is walked and walk.action is set to Again
+ * (walk_pte_range when pte_offset_map_lock fails): the caller re-reads the PMD entry.
+ */
+function* walkPteRange<P>(
+  walk: MmWalk<P>,
+  tablePfn: number,
+  addr: number,
+  end: number,
+  pmdI: number,
+  pmdLo: number,
+  pmdHi: number,
+): KGen<number> {
   const k = walk.k;
   const ops = walk.ops;
   const pteEntry = ops.pteEntry!;
   const ptl = k.ptl(tablePfn);
   yield* ptl.lock();
+  if (!pmdSame(walk as MmWalk<unknown>, pmdI, pmdLo, pmdHi)) {
+    ptl.unlock();
+    walk.action = PageWalkAction.Again;
+    return 0;
+  }
   const explore = k.explore;
   let i = k.mem.ptSlot[tablePfn]! * 512 + tableIndex(Math.floor(addr / 4096), LEVEL_PTE, k.levels);
   let err = 0;
@@ -98,7 +125,16 @@ function* walkPteRange<P>(walk: MmWalk<P>, tablePfn: number, addr: number, end: 
   return err;
 }
 
-/** Walk the entries of `tablePfn` (at `level`) covering [addr, end). */
+/**
+ * Walk the entries of `tablePfn` (at `level`, above the PTEs) covering [addr, end).
+ *
+ * As walk_p*d_range: only a NONE entry is a hole (pte_hole); any other entry, present or not,
+ * goes to the level's callback. Descending needs a present table: a huge leaf is split first
+ * (with a VMA), and a PTE table is walked only if its PMD entry is unchanged once the PTL is
+ * held, else the entry is read again (ACTION_AGAIN). A non-present, non-none entry (a swap or
+ * migration entry, which the kernel splits into PTE-level entries) does not occur in the model:
+ * descending into one throws.
+ */
 function* walkLevel<P>(
   walk: MmWalk<P>,
   tablePfn: number,
@@ -106,7 +142,6 @@ function* walkLevel<P>(
   addr: number,
   end: number,
 ): KGen<number> {
-  if (level === LEVEL_PTE) return yield* walkPteRange(walk, tablePfn, addr, end);
   const k = walk.k;
   const mem = k.mem;
   const ops = walk.ops;
@@ -128,7 +163,8 @@ function* walkLevel<P>(
     const next = nextBoundary(addr, level, end);
     const i = mem.ptSlot[tablePfn]! * 512 + tableIndex(Math.floor(addr / 4096), level, k.levels);
     const lo = mem.ptLo[i]!;
-    if ((lo & PTE_PRESENT) === 0) {
+    const hi = mem.ptHi[i]!;
+    if (lo === 0 && hi === 0) {
       if (ops.pteHole !== undefined) err = ops.pteHole(addr, next, level, walk);
       if (err !== 0) return err;
       addr = next;
@@ -149,6 +185,15 @@ function* walkLevel<P>(
       addr = next;
       continue;
     }
+    if ((lo & PTE_PRESENT) === 0) {
+      if (walk.vma === null) {
+        addr = next; // no VMA: nothing to do with it
+        continue;
+      }
+      throw new Error(
+        `walker: non-present, non-none entry 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} at level ${level}, 0x${addr.toString(16)}: swap/migration entries are not modelled`,
+      );
+    }
     if ((level === LEVEL_PMD || level === LEVEL_PUD) && entryHuge(lo)) {
       // Descending into a huge leaf: split it first (the walker does so whenever a VMA is set).
       if (walk.vma !== null) {
@@ -159,12 +204,16 @@ function* walkLevel<P>(
       addr = next;
       continue;
     }
-    const child = pfn4k(lo, mem.ptHi[i]!);
+    const child = pfn4k(lo, hi);
     if (level === LEVEL_PMD && pteRun !== undefined) {
       // Fast mode: one pteRun call per PTE table (no boxed address and no indirect call per PTE),
       // and no generator per table while the PTL is uncontended.
       const ptl = k.ptl(child);
       if (!ptl.tryLock()) yield* ptl.lock();
+      if (!pmdSame(walk as MmWalk<unknown>, i, lo, hi)) {
+        ptl.unlock();
+        continue; // ACTION_AGAIN: the PMD changed before the PTL was held
+      }
       err = pteRun(
         mem.ptSlot[child]! * 512 + tableIndex(Math.floor(addr / 4096), LEVEL_PTE, k.levels),
         addr,
@@ -172,6 +221,9 @@ function* walkLevel<P>(
         walk,
       );
       ptl.unlock();
+    } else if (level === LEVEL_PMD) {
+      err = yield* walkPteRange(walk, child, addr, next, i, lo, hi);
+      if (err === 0 && (walk.action as PageWalkAction) === PageWalkAction.Again) continue;
     } else err = yield* walkLevel(walk, child, level + 1, addr, next);
     if (err !== 0) return err;
     addr = next;

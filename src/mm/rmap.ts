@@ -9,16 +9,19 @@
 import type { KGen } from '../checker/task.ts';
 import { tableAt } from '../hw/pagetable.ts';
 import {
-  LEVEL_PTE,
+  entryHuge,
+  LEVEL_PMD,
   mkcleanHi,
   mkcleanLo,
   PTE_PRESENT,
   PTE_RW,
+  pfn2m,
   pfn4k,
   pteDirty,
   wrprotectHi,
   wrprotectLo,
 } from '../hw/pte.ts';
+import { tableIndex } from '../hw/walker.ts';
 import type { AddressSpace } from './address-space.ts';
 import type { Kernel } from './kernel.ts';
 import { setPteAt } from './memory.ts';
@@ -28,7 +31,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu-notifier.ts';
-import { flushTlbPage } from './tlbflush.ts';
+import { flushTlbPage, flushTlbRange } from './tlbflush.ts';
 
 /**
  * vma_address(vma, pgoff, nr): address of file page `pgoff` in `vma`, or vm_start when the
@@ -43,16 +46,50 @@ export function vmaAddress(vma: Vma, pgoff: number, nr: number): number {
   throw new Error(`BUG: [${pgoff}, ${pgoff + nr}) does not overlap ${vma}`);
 }
 
+const PMD_SIZE = 2 ** 21;
+
+/** set_pmd_at for the model: write a PMD entry, tracing the change. Caller holds the PMD lock. */
+function setPmdAt(k: Kernel, vma: Vma, addr: number, i: number, lo: number, hi: number): void {
+  const mem = k.mem;
+  const oldLo = mem.ptLo[i]!;
+  const oldHi = mem.ptHi[i]!;
+  mem.ptLo[i] = lo >>> 0;
+  mem.ptHi[i] = hi >>> 0;
+  if (k.trace !== null)
+    k.trace.emit({
+      kind: 'pte',
+      mm: vma.mm.id,
+      addr,
+      level: LEVEL_PMD,
+      oldLo,
+      oldHi,
+      newLo: lo >>> 0,
+      newHi: hi >>> 0,
+      by: 'kernel',
+    });
+}
+
 /**
- * page_vma_mkclean_one: in `vma`, clean and write-protect every present PTE in [address, end)
+ * page_vma_mkclean_one: in `vma`, clean and write-protect every present entry in [address, end)
  * (default: address + nrPages pages, clipped to the VMA) that maps a PFN in [pfn, pfn + nrPages)
  * and is dirty or writable. `end` is vma_address_end: when the file interval begins before the
  * VMA, the walk is shorter than nrPages but the PFN window is not.
  *
+ * Walks as page_vma_mapped_walk with PVMW_SYNC does, one page-table chunk (2 MiB) at a time:
+ * - a huge PMD mapping any PFN of the window (check_pmd) is handled whole under the PMD lock:
+ *   pmdp_invalidate (the entry is made not present and the 2 MiB range flushed), then set back
+ *   write-protected and clean; it counts as one entry;
+ * - a PTE table is handled under its PTL, taken ONCE for all the PTEs of the chunk (another CPU
+ *   may still act between two PTEs, through its TLB or the hardware walker, but cannot take the
+ *   PTL); each matching PTE gets ptep_clear_flush (cleared, flushed on every CPU), then is set
+ *   back write-protected and clean;
+ * - after taking the lock the PMD is re-read: if it changed (split, collapsed, freed) the chunk
+ *   is walked again (the map_pte / pmd_same retry).
+ *
  * @returns the number of entries cleaned.
  *
- * Locking: the PTL of each PTE table (page_vma_mapped_walk with PVMW_SYNC); the caller holds
- * i_mmap_rwsem (or the folio lock) so the VMA stays.
+ * Locking: the PMD lock or the PTL of each chunk; the caller holds i_mmap_rwsem (or the folio
+ * lock) so the VMA stays.
  */
 export function* pageVmaMkcleanOne(
   k: Kernel,
@@ -68,34 +105,86 @@ export function* pageVmaMkcleanOne(
   yield* mmuNotifierInvalidateRangeStart(k, range);
   let cleaned = 0;
   const mem = k.mem;
-  for (let addr = address; addr < end; addr += 4096) {
+  let addr = address;
+  while (addr < end) {
+    const chunkEnd = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
     const vpn = Math.floor(addr / 4096);
-    const table = tableAt(mem, mm.root, vpn, LEVEL_PTE, k.levels);
-    if (table < 0) continue;
+    const pmdTable = tableAt(mem, mm.root, vpn, LEVEL_PMD, k.levels);
+    if (pmdTable < 0) {
+      addr = chunkEnd;
+      continue;
+    }
+    const pmdI = mem.ptSlot[pmdTable]! * 512 + tableIndex(vpn, LEVEL_PMD, k.levels);
+    const pmdLo = mem.ptLo[pmdI]!;
+    const pmdHi = mem.ptHi[pmdI]!;
+    if ((pmdLo & PTE_PRESENT) === 0) {
+      addr = chunkEnd; // pmd_none (or not present): nothing mapped here
+      continue;
+    }
+    if (entryHuge(pmdLo)) {
+      const pl = k.ptl(pmdTable); // pmd_lock
+      yield* pl.lock();
+      const lo = mem.ptLo[pmdI]!;
+      const hi = mem.ptHi[pmdI]!;
+      if (lo !== pmdLo || hi !== pmdHi) {
+        pl.unlock();
+        continue; // changed under us: look at this chunk again
+      }
+      const p = pfn2m(lo, hi);
+      if (p + 511 >= pfn && p <= pfn + nrPages - 1 && ((lo & PTE_RW) !== 0 || pteDirty(lo, hi))) {
+        const base = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
+        // pmdp_invalidate: not present, then flush the whole huge range on every CPU.
+        setPmdAt(k, vma, base, pmdI, lo & ~PTE_PRESENT, hi);
+        flushTlbRange(k, mm, base, base + PMD_SIZE);
+        setPmdAt(
+          k,
+          vma,
+          base,
+          pmdI,
+          wrprotectLo(mkcleanLo(lo), false),
+          wrprotectHi(mkcleanLo(lo), mkcleanHi(hi), false),
+        );
+        k.counters.ptesChanged++;
+        k.counters.ptesChangedByWp++;
+        cleaned++;
+      }
+      k.counters.ptesVisited++;
+      pl.unlock();
+      addr = chunkEnd;
+      continue;
+    }
+    const table = pfn4k(pmdLo, pmdHi);
     const ptl = k.ptl(table);
     yield* ptl.lock();
-    const i = mem.ptSlot[table]! * 512 + (vpn & 511);
-    const lo = mem.ptLo[i]!;
-    const hi = mem.ptHi[i]!;
-    const p = pfn4k(lo, hi);
-    // Skip non-present entries (device-exclusive etc., 2025 fix), other PFNs, and clean read-only PTEs.
-    if (
-      (lo & PTE_PRESENT) !== 0 &&
-      p >= pfn &&
-      p < pfn + nrPages &&
-      ((lo & PTE_RW) !== 0 || pteDirty(lo, hi))
-    ) {
-      // ptep_clear_flush: clear and flush this page on every CPU while holding the PTL.
-      setPteAt(k, vma, addr, i, 0, 0);
-      flushTlbPage(k, mm, addr);
-      const nlo = wrprotectLo(mkcleanLo(lo), false);
-      const nhi = wrprotectHi(mkcleanLo(lo), mkcleanHi(hi), false);
-      setPteAt(k, vma, addr, i, nlo, nhi);
-      k.counters.ptesChanged++;
-      k.counters.ptesChangedByWp++;
-      cleaned++;
+    if (mem.ptLo[pmdI] !== pmdLo || mem.ptHi[pmdI] !== pmdHi) {
+      ptl.unlock();
+      continue; // the PTE table went away or was replaced: look at this chunk again
     }
-    k.counters.ptesVisited++;
+    for (; addr < chunkEnd; addr += 4096) {
+      const i = mem.ptSlot[table]! * 512 + (Math.floor(addr / 4096) & 511);
+      const lo = mem.ptLo[i]!;
+      const hi = mem.ptHi[i]!;
+      const p = pfn4k(lo, hi);
+      // Skip non-present entries (device-exclusive etc., 2025 fix), other PFNs, and clean read-only PTEs.
+      if (
+        (lo & PTE_PRESENT) !== 0 &&
+        p >= pfn &&
+        p < pfn + nrPages &&
+        ((lo & PTE_RW) !== 0 || pteDirty(lo, hi))
+      ) {
+        // ptep_clear_flush: clear and flush this page on every CPU while holding the PTL.
+        setPteAt(k, vma, addr, i, 0, 0);
+        flushTlbPage(k, mm, addr);
+        const nlo = wrprotectLo(mkcleanLo(lo), false);
+        const nhi = wrprotectHi(mkcleanLo(lo), mkcleanHi(hi), false);
+        setPteAt(k, vma, addr, i, nlo, nhi);
+        k.counters.ptesChanged++;
+        k.counters.ptesChangedByWp++;
+        cleaned++;
+      }
+      k.counters.ptesVisited++;
+      if (k.explore && addr + 4096 < chunkEnd) yield undefined; // another CPU may act between two PTEs
+    }
     ptl.unlock();
   }
   yield* mmuNotifierInvalidateRangeEnd(k, range);

@@ -33,14 +33,15 @@ export const vmwgfxMkwrite: ModelDef = {
   description:
     'vmwgfx MKWRITE tracking end to end (driver code): a CPU writes a buffer object while the GPU submits ' +
     '(validation scan: wp of the window; then transfer_to_res consumes the bits and uploads). Checks that every ' +
-    'write reaches device memory (P2, P14)',
+    'write reaches device memory (P2, P14). The submission only reads the resource unless the variant says ' +
+    'otherwise (a dirtying submission zaps the CPU PTEs first: vmw_bo_dirty_unmap)',
   variants: [
     v(
       'mainline',
       'fail',
-      'vmw_bo_vm_mkwrite sets the bit and drops the reservation before finish_mkwrite_fault makes the PTE ' +
-        'writable; a submission in between consumes the bit, the write then lands untracked (the mkwrite window, ' +
-        'see model mkwrite-window)',
+      'a read-only submission (the GPU reads the resource): vmw_bo_vm_mkwrite sets the bit and drops the ' +
+        'reservation before finish_mkwrite_fault makes the PTE writable; a submission in between consumes the bit, ' +
+        'the write then lands untracked (the mkwrite window, see model mkwrite-window)',
       'no-lost-write',
     ),
     v(
@@ -53,21 +54,47 @@ export const vmwgfxMkwrite: ModelDef = {
       'pass',
       'proposed fix on the driver code: vmw_bo_vm_mkwrite keeps the reservation until the PTE is writable (model extension VmOps.pfnMkwriteDone)',
     ),
+    v(
+      'dirtying-submit',
+      'pass',
+      'mainline driver, but the submission writes the resource: vmw_resource_do_validate zaps its CPU PTEs ' +
+        '(vmw_bo_dirty_unmap) before transfer_to_res, so a write fault in the window finds its PTE gone, refaults and ' +
+        'records the page again: the window is closed for dirtying submissions',
+    ),
+    v(
+      'scan-fix',
+      'pass',
+      'a fix the driver can make alone: the MKWRITE scan write-protects page by page and a page whose own ' +
+        'write-protect changed no PTE keeps its bit (reported now, and again at the next scan); one mapping',
+    ),
+    v(
+      'scan-fix-two-mappings',
+      'fail',
+      'scan-fix with a second process mapping the same BO page, writable after an earlier write: its PTE makes the ' +
+        "page's write-protect change one PTE while the first process's write fault is still between pfn_mkwrite and " +
+        'finish_mkwrite_fault, so the bit is cleared and that write lands untracked',
+      'no-lost-write',
+    ),
   ],
   create(variant, { trace }) {
-    const driverVariant = variant === 'mkwrite-locked' ? 'mkwrite-locked' : 'mainline';
-    const { w, gpu, a } = boWorld(
-      trace,
-      2,
-      1,
-      variant === 'pagetable' ? 'pagetable' : 'mkwrite',
-      driverVariant,
-    );
+    const driverVariant: BoVariant =
+      variant === 'mkwrite-locked'
+        ? 'mkwrite-locked'
+        : variant.startsWith('scan-fix')
+          ? 'scan-fix'
+          : 'mainline';
+    const policy: MethodPolicy = variant === 'pagetable' ? 'pagetable' : 'mkwrite';
+    const { w, dev, bo, gpu, a } = boWorld(trace, 2, 1, policy, driverVariant);
+    if (variant === 'scan-fix-two-mappings') {
+      const b = w.map('B', dev.mapping, bo.offset, bo.pages, { shared: true, write: true });
+      w.setupStore(1, b, 0); // B's PTE writable+dirty, page 0's bit set
+      w.setupLoad(0, a, 0); // A's PTE present, read-only (MKWRITE)
+    }
     w.writer('writer', 0, a, [0]);
     w.spawn(
       'gpu',
       1,
-      gpu.submit(() => (variant === 'pagetable' ? 'pagetable' : 'mkwrite')),
+      gpu.submit(() => policy, variant === 'dirtying-submit'),
     );
     return w.instance(() => {
       gpu.submitNow();

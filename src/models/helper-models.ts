@@ -7,7 +7,7 @@ import { runToCompletion } from '../checker/task.ts';
 import { entryIndexAt } from '../hw/pagetable.ts';
 import { LEVEL_PMD } from '../hw/pte.ts';
 import { AddressSpace } from '../mm/address-space.ts';
-import { bitmapAlloc } from '../mm/bitmap.ts';
+import { bitmapAlloc, clearBit, testBit } from '../mm/bitmap.ts';
 import { insertPfnPmd } from '../mm/huge.ts';
 import {
   createDirtyHelpers,
@@ -40,6 +40,27 @@ function* mkwriteScan(w: World, dev: TrackerDevice, h: DirtyHelpers, check: bool
     if (bad) w.fail(bad);
   }
   dev.consume();
+  dev.lock.unlock();
+}
+
+/**
+ * The `scan-fix` scanner: write-protect page by page; every page with its bit set is delivered,
+ * but its bit is cleared only if write-protecting THAT page changed a PTE (found it writable).
+ * A set bit with a read-only PTE may belong to a fault between pfn_mkwrite and
+ * finish_mkwrite_fault: it stays set, so the next round delivers the page again after the write.
+ * (Delivering it now too keeps a page whose PTE was zapped after the write from waiting forever.)
+ */
+function* mkwriteScanFix(w: World, dev: TrackerDevice, h: DirtyHelpers) {
+  yield* dev.lock.lock();
+  const got: number[] = [];
+  for (let p = 0; p < dev.pages; p++) {
+    const n = yield* h.wpSharedMappingRange(w.k, dev.file, p, 1);
+    if (testBit(dev.bitmap, p)) {
+      got.push(p);
+      if (n > 0) clearBit(dev.bitmap, p);
+    }
+  }
+  w.deliver(got, 'gpu');
   dev.lock.unlock();
 }
 
@@ -156,7 +177,8 @@ export const mkwriteWindow: ModelDef = {
     'MKWRITE tracking: pfn_mkwrite sets the bit under the driver lock and drops it; the PTE becomes writable only ' +
     'later, in finish_mkwrite_fault. A scan (wp + consume) in between finds the PTE read-only, changes nothing and ' +
     'consumes the bit; the write then lands through a writable PTE with its bit clear (P2/P14). Same window as ' +
-    'fb_defio quirk Q3, for PFN mappings that have no page lock',
+    'fb_defio quirk Q3, for PFN mappings that have no page lock. The scan stands for a vmwgfx read-only submission; ' +
+    'a dirtying one zaps the PTEs before consuming the bits and closes the window (vmwgfx-mkwrite/dirtying-submit)',
   variants: [
     v(
       'mainline',
@@ -170,6 +192,14 @@ export const mkwriteWindow: ModelDef = {
       undefined,
       'proposed fix: the driver keeps its lock from pfn_mkwrite until the PTE is writable (a PFN analogue of VM_FAULT_LOCKED)',
     ),
+    v(
+      'scan-fix',
+      'pass',
+      undefined,
+      'a fix a driver can make alone: the scan clears a bit only when write-protecting THAT page found a writable ' +
+        'PTE (wp per page, count > 0); a set bit with a read-only PTE is delivered and kept for the next round. One mapping ' +
+        '(two mappings: model mkwrite-window-two-mappings)',
+    ),
   ],
   create(variant, { trace }) {
     const w = new World(2, trace);
@@ -177,7 +207,44 @@ export const mkwriteWindow: ModelDef = {
     const a = w.map('A', dev.file, 0, 1, { shared: true, write: true });
     const h = helpersFor('mainline');
     w.writer('writer', 0, a, [0]);
-    w.spawn('scan', 1, mkwriteScan(w, dev, h, false));
+    w.spawn('scan', 1, variant === 'scan-fix' ? mkwriteScanFix(w, dev, h) : mkwriteScan(w, dev, h, false));
+    return w.instance(() => finalMkwrite(w, dev));
+  },
+};
+
+export const mkwriteWindowTwoMappings: ModelDef = {
+  name: 'mkwrite-window-two-mappings',
+  description:
+    'The mkwrite window with a second mapping of the same device page (another process, writable and dirty after ' +
+    "an earlier write whose bit is still set): process A's write fault is between pfn_mkwrite and " +
+    "finish_mkwrite_fault when the scan runs. Decides whether B's writable PTE can hide A's fault in flight from a " +
+    'scan that trusts the write-protect count (P2/P14)',
+  variants: [
+    v('mainline', 'fail', 'no-lost-write', 'the kernel today with a vmwgfx-style MKWRITE tracker'),
+    v(
+      'scan-fix',
+      'fail',
+      'no-lost-write',
+      "the driver-only fix of mkwrite-window: write-protecting the page changes B's writable PTE (count 1), so the " +
+        "bit is cleared while A's fault is still in flight; A's write then lands through a writable PTE with its bit clear",
+    ),
+    v(
+      'mkwrite-locked',
+      'pass',
+      undefined,
+      'the lock held from pfn_mkwrite until the PTE is writable: no scan runs while any fault is in flight',
+    ),
+  ],
+  create(variant, { trace }) {
+    const w = new World(2, trace);
+    const dev = new TrackerDevice(w, 1, 'mkwrite', variant === 'mkwrite-locked');
+    const a = w.map('A', dev.file, 0, 1, { shared: true, write: true });
+    const b = w.map('B', dev.file, 0, 1, { shared: true, write: true });
+    w.setupStore(1, b, 0); // pfn_mkwrite recorded page 0; B's PTE writable+dirty
+    w.setupLoad(0, a, 0); // A's PTE present and read-only
+    const h = helpersFor('mainline');
+    w.writer('writer', 0, a, [0]);
+    w.spawn('scan', 1, variant === 'scan-fix' ? mkwriteScanFix(w, dev, h) : mkwriteScan(w, dev, h, false));
     return w.instance(() => finalMkwrite(w, dev));
   },
 };
@@ -444,6 +511,7 @@ export const HELPER_MODELS: ModelDef[] = [
   cleanVsWriter,
   wpCleanVsWriter,
   mkwriteWindow,
+  mkwriteWindowTwoMappings,
   concurrentWp,
   secondaryMmuModel,
   cowPrivate,

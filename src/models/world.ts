@@ -14,7 +14,7 @@ import { AddressSpace } from '../mm/address-space.ts';
 import { bitmapAlloc, clearBit, setBit, testBit } from '../mm/bitmap.ts';
 import { Kernel, KTask } from '../mm/kernel.ts';
 import { Mutex } from '../mm/locks.ts';
-import { userStore8, vmfInsertPfnProt, vmGetPageProt } from '../mm/memory.ts';
+import { userLoad8, userStore8, vmfInsertPfnProt, vmGetPageProt } from '../mm/memory.ts';
 import {
   type MmStruct,
   VM_DONTDUMP,
@@ -63,6 +63,8 @@ export class TrackerDevice {
     this.ops = Object.freeze({
       name: 'tracker',
       *fault(kk: Kernel, vmf: import('../mm/mm-types.ts').VmFault): KGen<number> {
+        // A plain blocking lock: this stands for any tracking driver, not TTM (whose fault path
+        // trylocks and may return VM_FAULT_RETRY: BoDevice.vmFault models that).
         yield* dev.lock.lock();
         const prot =
           dev.method === 'mkwrite' ? vmGetPageProt(vmf.vma.flags & ~VM_SHARED) : vmGetPageProt(vmf.vma.flags);
@@ -159,6 +161,13 @@ export class World {
     switchMm(this.k, cpu, vma.mm);
     const r = runToCompletion(userStore8(this.k, this.k.cpus[cpu]!, vma.mm, vma.addrOf(page), value));
     if (r !== 0) throw new Error(`model setup: store faulted fatally (${r})`);
+  }
+
+  /** Run a load during setup (fast, not a checked step): maps the page as its fault handler does. */
+  setupLoad(cpu: number, vma: Vma, page: number): void {
+    switchMm(this.k, cpu, vma.mm);
+    const r = runToCompletion(userLoad8(this.k, this.k.cpus[cpu]!, vma.mm, vma.addrOf(page)));
+    if (r < 0) throw new Error(`model setup: load faulted fatally (${-r})`);
   }
 
   /** Add a task; `body` runs with the kernel's current task set to it on every resume. */

@@ -11,8 +11,20 @@ import {
 import { type BoSystem, buildBoSystem } from '../../src/drivers/consumers.ts';
 import { PTE_DIRTY, PTE_PRESENT, PTE_RW } from '../../src/hw/pte.ts';
 import { bitmapToList, setBit } from '../../src/mm/bitmap.ts';
-import { VM_FAULT_SIGBUS, type VmFault } from '../../src/mm/mm-types.ts';
+import { handleMmFault, userLoad8, userStore8 } from '../../src/mm/memory.ts';
+import {
+  FAULT_FLAG_DEFAULT,
+  FAULT_FLAG_RETRY_NOWAIT,
+  FAULT_FLAG_TRIED,
+  FAULT_FLAG_USER,
+  FAULT_FLAG_WRITE,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_RETRY,
+  VM_FAULT_SIGBUS,
+  type VmFault,
+} from '../../src/mm/mm-types.ts';
 import { doMmap, EINVAL, PROT_READ, unmapMappingRange } from '../../src/mm/mmap.ts';
+import { finish } from '../mm/fixtures.ts';
 import { as, bopte, boStore } from './helpers.ts';
 
 /** Run `body` with the BO reserved, as the GPU's submitting task. */
@@ -363,5 +375,185 @@ describe('bo-dirty: unmap', () => {
     reserved(s, bo, () => s.dev.preUnmap(bo, 0, 600));
     expect(s.k.counters.ptesVisited).toBe(visited);
     expect(bits(bo)).toEqual([9]);
+  });
+});
+
+describe('bo-dirty: dirtying vs read-only submissions (vmw_resource_do_validate)', () => {
+  // Two resources over one 8-page BO in MKWRITE mode; CPU 0 writes page 1 (res0) and page 6 (res1).
+  function setup() {
+    const s = buildBoSystem({ cpus: 1, bos: [8], resourcesPerBo: 2 });
+    const bo = s.bos[0]!;
+    s.gpu.submitNow(() => 'mkwrite'); // tracker created, BO write-protected
+    boStore(s, 0, 0, 1, 11);
+    boStore(s, 0, 0, 6, 66);
+    return { s, bo, res: s.gpu.resources.get(bo)! };
+  }
+
+  it('read-only: the CPU PTEs stay (write-protected), nothing becomes GPU-dirty', () => {
+    const { s, bo, res } = setup();
+    s.gpu.submitNow(() => 'mkwrite', false);
+    for (const p of [1, 6]) expect(bopte(s, 0, 0, p) & (PTE_PRESENT | PTE_RW)).toBe(PTE_PRESENT);
+    expect(res.map((r) => r.resDirty)).toEqual([false, false]);
+    expect(bits(bo)).toEqual([]);
+    expect(s.gpu.coherent(bo, 1) && s.gpu.coherent(bo, 6)).toBe(true);
+  });
+
+  it('dirtying: every PTE of each resource is zapped before its bits are transferred; resources become GPU-dirty', () => {
+    const { s, res } = setup();
+    const copied: number[] = [];
+    s.gpu.onCopy = (_b, p) => {
+      copied.push(p);
+      expect(bopte(s, 0, 0, p) & PTE_PRESENT).toBe(0); // zapped before the upload
+    };
+    const unmaps: [number, number][] = [];
+    const orig = s.dev.dirtyUnmap.bind(s.dev);
+    s.dev.dirtyUnmap = (b, start, end) => {
+      unmaps.push([start, end]);
+      return orig(b, start, end);
+    };
+    s.gpu.submitNow(() => 'mkwrite', true);
+    expect(unmaps).toEqual([
+      [0, 4],
+      [4, 8],
+    ]);
+    expect(copied).toEqual([1, 6]);
+    for (let p = 0; p < 8; p++) expect(bopte(s, 0, 0, p) & PTE_PRESENT).toBe(0);
+    expect(res.map((r) => r.resDirty)).toEqual([true, true]);
+    // The CPU reads page 5: res1 is read back (clean); a second dirtying submission unmaps only
+    // res1 (res0 is still GPU-dirty, so nothing of it can be mapped).
+    s.k.setCurrent(s.tasks[0]!);
+    runToCompletion(userLoad8(s.k, s.k.cpus[0]!, s.mms[0]!, s.vmas[0]![0]!.start + 5 * 4096));
+    expect(bopte(s, 0, 0, 5) & PTE_PRESENT).toBe(PTE_PRESENT);
+    unmaps.length = 0;
+    s.gpu.submitNow(() => 'mkwrite', true);
+    expect(unmaps).toEqual([[4, 8]]);
+    expect(bopte(s, 0, 0, 5) & PTE_PRESENT).toBe(0);
+    // A read-only submission unmaps nothing.
+    s.gpu.submitNow(() => 'mkwrite', false);
+    expect(unmaps).toEqual([[4, 8]]);
+  });
+
+  it('a CPU fault cleans only the resources from the faulting one on, and prefaults up to their end', () => {
+    const { s, bo, res } = setup();
+    s.gpu.submitNow(() => 'mkwrite', true);
+    // read page 5 (res1 = pages [4, 8)): res1 is read back (res_dirty cleared), res0 is not
+    s.k.setCurrent(s.tasks[0]!);
+    expect(runToCompletion(userLoad8(s.k, s.k.cpus[0]!, s.mms[0]!, s.vmas[0]![0]!.start + 5 * 4096))).toBe(0);
+    expect(res.map((r) => r.resDirty)).toEqual([true, false]);
+    // prefault: pages 5..7 (to the end of res1), read-only (MKWRITE); page 4 untouched
+    expect([4, 5, 6, 7].map((p) => bopte(s, 0, 0, p) & (PTE_PRESENT | PTE_RW))).toEqual([
+      0,
+      PTE_PRESENT,
+      PTE_PRESENT,
+      PTE_PRESENT,
+    ]);
+    expect(bo.resTree).toEqual(res);
+  });
+});
+
+describe('bo-dirty: scan-fix variant (driver-only fix of the mkwrite window)', () => {
+  it('a set bit whose page the scan found read-only is reported and kept; a writable one is cleared', () => {
+    const s = buildBoSystem({ cpus: 1, bos: [4], variant: 'scan-fix' });
+    const bo = s.bos[0]!;
+    s.gpu.submitNow(() => 'mkwrite');
+    boStore(s, 0, 0, 2, 5); // a completed write: bit set, PTE writable
+    // a fault "in flight": bit set by mkwrite, PTE still read-only (mapped by a load)
+    s.k.setCurrent(s.tasks[0]!);
+    runToCompletion(userLoad8(s.k, s.k.cpus[0]!, s.mms[0]!, s.vmas[0]![0]!.start + 3 * 4096));
+    locked(s, bo, () => setBit(bo.dirty!.bitmap, 3));
+    bo.dirty!.end = 4;
+    const copied: number[] = [];
+    s.gpu.onCopy = (_b, p) => copied.push(p);
+    s.gpu.submitNow(() => 'mkwrite');
+    expect(copied).toEqual([2, 3]);
+    expect(bits(bo)).toEqual([3]);
+    expect([bo.dirty!.start, bo.dirty!.end]).toEqual([3, 4]);
+    // the write completes; the next scan finds page 3 writable and clears it
+    boStore(s, 0, 0, 3, 7);
+    copied.length = 0;
+    s.gpu.submitNow(() => 'mkwrite');
+    expect(copied).toEqual([3]);
+    expect(bits(bo)).toEqual([]);
+    expect(s.gpu.coherent(bo, 3)).toBe(true);
+  });
+});
+
+describe('bo-dirty: reservation in the fault handlers (ttm_bo_vm_reserve)', () => {
+  const W = FAULT_FLAG_DEFAULT | FAULT_FLAG_USER | FAULT_FLAG_WRITE;
+
+  function setup() {
+    const s = buildBoSystem({ cpus: 2, bos: [4], explore: true });
+    const bo = s.bos[0]!;
+    s.gpu.submitNow(() => 'mkwrite');
+    const mm = s.mms[0]!;
+    const addr = s.vmas[0]![0]!.start;
+    const t0 = s.tasks[0]!;
+    const gpu = s.gpu.task;
+    as(s.k, gpu, bo.resv.lock()); // the GPU's submission holds the reservation
+    return { s, bo, mm, addr, t0, gpu };
+  }
+
+  /** Step `g` as `t` until it waits on something not ready; false if it finished instead. */
+  function untilBlocked(k: BoSystem['k'], t: BoSystem['tasks'][0], g: KGen<number>): boolean {
+    for (;;) {
+      k.setCurrent(t);
+      const r = g.next();
+      if (r.done) return false;
+      if (typeof r.value === 'object' && !r.value.ready()) return true;
+    }
+  }
+
+  it('first attempt, BO busy: drops the mmap lock, waits for the BO, returns RETRY; the retry blocks holding it', () => {
+    const { s, bo, mm, addr, t0, gpu } = setup();
+    const g = handleMmFault(s.k, mm, addr, W);
+    expect(untilBlocked(s.k, t0, g)).toBe(true);
+    expect(mm.mmapLock.readers).not.toContain(t0); // the old model waited with mmap_lock held
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, g)).toBe(VM_FAULT_RETRY);
+    expect(mm.mmapLock.readers).toEqual([]);
+    expect(bo.resv.owner).toBeNull();
+    expect(bopte(s, 0, 0, 0)).toBe(0); // nothing mapped yet
+    // The retry (FAULT_FLAG_TRIED) may not ask again: it waits for the BO with mmap_lock held.
+    as(s.k, gpu, bo.resv.lock());
+    const g2 = handleMmFault(s.k, mm, addr, W | FAULT_FLAG_TRIED);
+    expect(untilBlocked(s.k, t0, g2)).toBe(true);
+    expect(mm.mmapLock.readers).toEqual([t0]);
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, g2)).toBe(VM_FAULT_NOPAGE);
+    expect(bopte(s, 0, 0, 0) & (PTE_PRESENT | PTE_RW)).toBe(PTE_PRESENT);
+  });
+
+  it('RETRY_NOWAIT: returns RETRY at once, keeping the mmap lock (released by handle_mm_fault)', () => {
+    const { s, mm, addr, t0 } = setup();
+    expect(finish(s.k, t0, handleMmFault(s.k, mm, addr, W | FAULT_FLAG_RETRY_NOWAIT))).toBe(VM_FAULT_RETRY);
+    expect(mm.mmapLock.readers).toEqual([]);
+  });
+
+  it('a user store retries through RETRY and lands once the submission is done', () => {
+    const { s, bo, mm, addr, t0, gpu } = setup();
+    const g = userStore8(s.k, s.k.cpus[0]!, mm, addr, 5);
+    expect(untilBlocked(s.k, t0, g)).toBe(true);
+    expect(mm.mmapLock.readers).toEqual([]);
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, g)).toBe(0);
+    expect(bits(bo)).toEqual([0]);
+  });
+
+  it('mkwrite never returns RETRY: it blocks on the BO with mmap_lock held', () => {
+    const { s, bo, mm, addr, t0, gpu } = setup();
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, handleMmFault(s.k, mm, addr, W))).toBe(VM_FAULT_NOPAGE); // read-only PTE
+    as(s.k, gpu, bo.resv.lock());
+    const g = handleMmFault(s.k, mm, addr, W);
+    expect(untilBlocked(s.k, t0, g)).toBe(true);
+    expect(mm.mmapLock.readers).toEqual([t0]);
+    s.k.setCurrent(gpu);
+    bo.resv.unlock();
+    expect(finish(s.k, t0, g)).toBe(0);
+    expect(bopte(s, 0, 0, 0) & (PTE_RW | PTE_DIRTY)).toBe(PTE_RW | PTE_DIRTY);
   });
 });

@@ -7,6 +7,7 @@ import { insertPfnPmd } from '../../src/mm/huge.ts';
 import { KTask } from '../../src/mm/kernel.ts';
 import { filemapFault, handleMmFault, storeFast, userLoad8, userStore8 } from '../../src/mm/memory.ts';
 import {
+  FAULT_FLAG_ALLOW_RETRY,
   FAULT_FLAG_MKWRITE,
   FAULT_FLAG_USER,
   FAULT_FLAG_WRITE,
@@ -72,7 +73,9 @@ describe('shared file mapping with page_mkwrite (write-notify)', () => {
     expect(storeFast(k, cpu, mm, v.start + 2 * PAGE + 5, 42)).toBe(0);
     expect(k.counters.faultsWpShared).toBe(1);
     expect(k.counters.mkwriteCalls).toBe(1);
-    expect(seen).toEqual([W | FAULT_FLAG_MKWRITE]);
+    // do_page_mkwrite REPLACES the flags with exactly WRITE|MKWRITE (USER is hidden from the
+    // handler); the model used to OR them in (W | MKWRITE), which this line rejects.
+    expect(seen).toEqual([FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE]);
     expect(pte(k, mm, v.start + 2 * PAGE)[0] & (PTE_RW | PTE_DIRTY | PTE_ACCESSED)).toBe(
       PTE_RW | PTE_DIRTY | PTE_ACCESSED,
     );
@@ -91,6 +94,67 @@ describe('shared file mapping with page_mkwrite (write-notify)', () => {
     expect(k.counters.faultsWpShared).toBe(0);
     expect(file.dirtyPages.has(file.pages.get(0)!)).toBe(true);
     expect(pte(k, mm, v.start)[0] & (PTE_RW | PTE_DIRTY)).toBe(PTE_RW | PTE_DIRTY);
+  });
+
+  it('page_mkwrite sees only WRITE|MKWRITE, the caller gets its own flags back, pfn_mkwrite keeps them', () => {
+    const { k, mm, v, seen } = setup();
+    const flags = W | FAULT_FLAG_ALLOW_RETRY;
+    runToCompletion(handleMmFault(k, mm, v.start, FAULT_FLAG_USER)); // read-only PTE
+    expect(runToCompletion(handleMmFault(k, mm, v.start, flags))).toBe(0);
+    expect(seen).toEqual([FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE]);
+    // wp_pfn_shared ORs MKWRITE into the caller's flags instead (ALLOW_RETRY stays visible)
+    const pf: number[] = [];
+    const d = pfnDriver(k, 1, function* (_k, vmf) {
+      pf.push(vmf.flags);
+      yield undefined;
+      return 0;
+    });
+    const m2 = mmCreate(k, 'B');
+    const v2 = mapFile(k, m2, d.file, { pages: 1 });
+    runToCompletion(handleMmFault(k, m2, v2.start, FAULT_FLAG_USER));
+    expect(runToCompletion(handleMmFault(k, m2, v2.start, flags))).toBe(0);
+    expect(pf).toEqual([flags | FAULT_FLAG_MKWRITE]);
+  });
+
+  it('do_shared_fault: when finish_fault loses the race (NOPAGE) the page is unlocked, NOT marked dirty', () => {
+    // Two CPUs fault the same missing page: cpu0 a write, cpu1 a read. cpu1 installs its (clean,
+    // read-only) PTE while cpu0 is inside ->fault; cpu0's finish_fault then finds the PTE taken.
+    for (const withMkwrite of [false, true]) {
+      const k = kernel(2, { explore: true });
+      const file = new AddressSpace(k, 'disk', true, 2);
+      let inFault = 0;
+      const ops: VmOps = {
+        name: 'test-race',
+        *fault(kk, vmf) {
+          inFault++;
+          yield undefined; // may sleep (read I/O): the other CPU runs here
+          return yield* filemapFault(kk, vmf);
+        },
+        ...(withMkwrite
+          ? {
+              *pageMkwrite() {
+                yield undefined; // may sleep
+                return 0;
+              },
+            }
+          : {}),
+      };
+      file.defaultOps = ops;
+      const mm = mmCreate(k, 'A');
+      const v = mapFile(k, mm, file, { pages: 2 });
+      const [t0, t1] = [new KTask('t0', 0), new KTask('t1', 1)];
+      const a = handleMmFault(k, mm, v.start, W);
+      expect(stepUntil(k, t0, a, () => inFault === 1).done).toBe(false);
+      expect(finish(k, t1, handleMmFault(k, mm, v.start, FAULT_FLAG_USER))).toBe(0);
+      const installed = pte(k, mm, v.start);
+      expect(installed[0] & (PTE_PRESENT | PTE_RW | PTE_DIRTY)).toBe(PTE_PRESENT);
+      expect(finish(k, t0, a)).toBe(VM_FAULT_NOPAGE);
+      const page = file.pages.get(0)!;
+      expect(pte(k, mm, v.start)).toEqual(installed);
+      expect(k.pageLock(page).owner).toBeNull();
+      // Nobody wrote: the old model marked the page dirty here anyway.
+      expect(file.dirtyPages.has(page)).toBe(false);
+    }
   });
 
   it('spurious fault: a stale read-only TLB entry on another CPU after the PTE became writable', () => {

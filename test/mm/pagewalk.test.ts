@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runToCompletion } from '../../src/checker/task.ts';
+import { entryIndexAt } from '../../src/hw/pagetable.ts';
 import { entryHuge, LEVEL_PMD, LEVEL_PTE, PTE_PRESENT } from '../../src/hw/pte.ts';
 import { AddressSpace } from '../../src/mm/address-space.ts';
 import { insertPfnPmd } from '../../src/mm/huge.ts';
@@ -17,7 +18,7 @@ import {
   walkPageRange,
   walkPageVma,
 } from '../../src/mm/pagewalk.ts';
-import { aliasing, kernel, mapFile, PAGE, pfnDriver, ptep } from './fixtures.ts';
+import { aliasing, finish, kernel, mapFile, PAGE, pfnDriver, ptep } from './fixtures.ts';
 
 const PMD = 2 ** 21;
 
@@ -429,5 +430,89 @@ describe('walkPageRange / walkPageVma', () => {
     mm.mmapLock.upRead();
     expect(depths).toHaveLength(1);
     expect(depths[0]).toBeLessThan(LEVEL_PTE);
+  });
+});
+
+describe('walker: non-none entries and the PTE-table retry (walk_pmd_range / walk_pte_range)', () => {
+  function setup(explore: boolean) {
+    const k = kernel(2, { explore });
+    const t = new KTask('walker', 0);
+    k.setCurrent(t);
+    const f = new AddressSpace(k, 'f', true, 8);
+    const mm = mmCreate(k, 'A');
+    const v = mapFile(k, mm, f, { pages: 4, addr: 0x4000_0000 });
+    populate(k, v, [0, 1]);
+    const pmdI = entryIndexAt(k.mem, mm.root, v.start / PAGE, LEVEL_PMD, k.levels, false);
+    const holes: Array<[number, number, number]> = [];
+    const pmds: number[] = [];
+    const ptes: number[] = [];
+    const ops: MmWalkOps<null> = {
+      pmdEntry: (i) => {
+        pmds.push(i);
+        return 0;
+      },
+      pteEntry: (_i, a) => {
+        ptes.push((a - v.start) / PAGE);
+        return 0;
+      },
+      pteHole: (s, e, d) => {
+        holes.push([(s - v.start) / PAGE, (e - v.start) / PAGE, d]);
+        return 0;
+      },
+    };
+    return { k, t, mm, v, pmdI, holes, pmds, ptes, ops };
+  }
+
+  it('a non-present but non-none PMD entry goes to pmd_entry, not to pte_hole', () => {
+    const { k, mm, v, pmdI, holes, pmds, ops } = setup(false);
+    k.mem.ptLo[pmdI] = 0x40; // not present, not none (a swap-style entry the model never makes itself)
+    k.mem.ptHi[pmdI] = 0;
+    runToCompletion(mm.mmapLock.downRead());
+    // pmd_entry skips it: nothing else happens (the old walker reported a depth-3 hole instead)
+    const skip: MmWalkOps<null> = {
+      ...ops,
+      pmdEntry: (i, _a, _n, walk) => {
+        pmds.push(i);
+        walk.action = PageWalkAction.Continue;
+        return 0;
+      },
+    };
+    expect(runToCompletion(walkPageVma(k, v, skip, null))).toBe(0);
+    expect(pmds).toEqual([pmdI]);
+    expect(holes).toEqual([]);
+    // descending into it is not modelled: the walker says so instead of walking garbage
+    expect(() => runToCompletion(walkPageVma(k, v, ops, null))).toThrow(/not modelled/);
+    mm.mmapLock.upRead();
+  });
+
+  it('the PTE table goes away between reading the PMD and taking the PTL: the entry is read again (ACTION_AGAIN)', () => {
+    const { k, t, mm, v, pmdI, holes, pmds, ptes, ops } = setup(true);
+    runToCompletion(mm.mmapLock.downRead());
+    const table = k.tableOfSlot(Math.floor(ptep(k, mm, v.start) / 512));
+    const ptl = k.ptl(table);
+    const other = new KTask('other', 1);
+    k.setCurrent(other);
+    runToCompletion(ptl.lock()); // another CPU holds the PTL ...
+    const g = walkPageVma(k, v, ops, null);
+    for (;;) {
+      k.setCurrent(t);
+      const r = g.next();
+      expect(r.done).toBe(false);
+      if (typeof r.value === 'object' && !r.value.ready()) break; // ... the walker waits for it
+    }
+    expect(pmds).toEqual([pmdI]);
+    // ... and frees the table (e.g. a collapse or retract) before releasing the lock
+    k.mem.ptLo[pmdI] = 0;
+    k.mem.ptHi[pmdI] = 0;
+    k.setCurrent(other);
+    ptl.unlock();
+    k.setCurrent(t);
+    expect(finish(k, t, g)).toBe(0);
+    // re-read: the entry is none now, so a PMD-level hole (pmd_entry is not called for a none
+    // entry); the stale table is not walked (the old walker visited its 4 PTEs)
+    expect(pmds).toEqual([pmdI]);
+    expect(ptes).toEqual([]);
+    expect(holes).toEqual([[0, 4, LEVEL_PMD]]);
+    mm.mmapLock.upRead();
   });
 });

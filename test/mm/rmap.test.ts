@@ -7,16 +7,20 @@ import { describe, expect, it } from 'vitest';
 import { runToCompletion } from '../../src/checker/task.ts';
 import { entryIndexAt, setPte } from '../../src/hw/pagetable.ts';
 import {
+  LEVEL_PMD,
   mkHi,
   mkLo,
   PTE_ACCESSED,
   PTE_DIRTY,
   PTE_PRESENT,
+  PTE_PSE,
   PTE_RW,
   PTE_SPECIAL,
   PTE_USER,
+  pfn2m,
 } from '../../src/hw/pte.ts';
 import { TLBF_WRITABLE } from '../../src/hw/tlb.ts';
+import { insertPfnPmd } from '../../src/mm/huge.ts';
 import { Kernel, KTask } from '../../src/mm/kernel.ts';
 import { storeFast, userLoad8, userStore8 } from '../../src/mm/memory.ts';
 import type { MmStruct, Vma } from '../../src/mm/mm-types.ts';
@@ -202,5 +206,83 @@ describe('pfn_mkclean_range and folio_mkclean', () => {
     expect(runToCompletion(folioMkclean(w.k, w.file, 6, pfn))).toBe(2);
     w.k.pageLock(pfn).unlock();
     expect(rw(pte(w.k, w.b, addrOf(w.vb, 6)))).toBe(false);
+  });
+});
+
+describe('page_vma_mkclean_one: PMD-mapped entries and the PTL per table (page_vma_mapped_walk)', () => {
+  function hugeSetup(write: boolean) {
+    const k = new Kernel({ cpus: 2 });
+    k.setCurrent(new KTask('t0', 0));
+    const d = pfnDriver(k, 1024);
+    const mm = mmCreate(k, 'A');
+    const v = mapFile(k, mm, d.file, { pages: 1024, addr: 0x4000_0000 });
+    switchMm(k, 0, mm);
+    const pfn = k.mem.allocRamAligned(512, 512);
+    expect(insertPfnPmd(k, v, v.start, pfn, write)).toBe(true);
+    const pmdI = entryIndexAt(k.mem, mm.root, v.start / 4096, LEVEL_PMD, k.levels, false);
+    return { k, d, mm, v, pfn, pmdI };
+  }
+
+  it('a writable dirty huge PMD mapping the PFN window is write-protected and cleaned whole, counted once', () => {
+    const { k, d, mm, v, pfn, pmdI } = hugeSetup(true);
+    // the CPU caches a translation through the PMD
+    expect(runToCompletion(userLoad8(k, k.cpus[0]!, mm, v.start + 7 * 4096))).toBe(0);
+    expect(k.cpus[0]!.tlb.peek(mm.id, v.start / 4096 + 7)).toBeGreaterThanOrEqual(0);
+    const before = k.mem.ptLo[pmdI]!;
+    expect(before & (PTE_RW | PTE_DIRTY)).toBe(PTE_RW | PTE_DIRTY);
+    // a window of 3 PFNs in the middle of the huge page: check_pmd matches on overlap
+    expect(runToCompletion(mappingWrprotectRange(k, d.file, 5, pfn + 5, 3))).toBe(1);
+    const after = k.mem.ptLo[pmdI]!;
+    expect(after & (PTE_RW | PTE_DIRTY)).toBe(0);
+    expect(after & (PTE_PRESENT | PTE_PSE)).toBe(PTE_PRESENT | PTE_PSE); // still the same huge entry
+    expect(pfn2m(after, k.mem.ptHi[pmdI]!)).toBe(pfn);
+    expect(k.cpus[0]!.tlb.peek(mm.id, v.start / 4096 + 7)).toBe(-1); // the whole range was flushed
+    // clean and read-only now: a second call finds nothing
+    expect(runToCompletion(mappingWrprotectRange(k, d.file, 5, pfn + 5, 3))).toBe(0);
+  });
+
+  it('a huge PMD outside the PFN window, or read-only and clean, is left alone', () => {
+    const { k, d, pfn, pmdI } = hugeSetup(true);
+    const before = [k.mem.ptLo[pmdI]!, k.mem.ptHi[pmdI]!];
+    expect(runToCompletion(mappingWrprotectRange(k, d.file, 5, pfn + 512, 3))).toBe(0);
+    expect([k.mem.ptLo[pmdI]!, k.mem.ptHi[pmdI]!]).toEqual(before);
+    const ro = hugeSetup(false);
+    expect(runToCompletion(mappingWrprotectRange(ro.k, ro.d.file, 0, ro.pfn, 512))).toBe(0);
+  });
+
+  it('takes the PTL once for the PTEs of one table and holds it between them (explore mode)', () => {
+    const w = world({ explore: true });
+    w.k.setCurrent(w.cpuTasks[0]!);
+    // two physically contiguous pages are not what the file has: use a PFN driver instead
+    const d = pfnDriver(w.k, 4);
+    const mm = mmCreate(w.k, 'D');
+    const v = mapFile(w.k, mm, d.file, { pages: 4 });
+    switchMm(w.k, 0, mm);
+    for (const p of [0, 1, 2])
+      expect(runToCompletion(userStore8(w.k, w.k.cpus[0]!, mm, v.start + p * 4096, 1))).toBe(0);
+    const t = new KTask('wp', 1);
+    const g = mappingWrprotectRange(w.k, d.file, 0, d.ioBase, 3);
+    const ptl = w.k.ptl(
+      w.k.tableOfSlot(Math.floor(entryIndexAt(w.k.mem, mm.root, v.start / 4096, 4, w.k.levels, false) / 512)),
+    );
+    let acquisitions = 0;
+    let sawPartial = false;
+    for (;;) {
+      w.k.setCurrent(t);
+      const owner = ptl.owner;
+      const r = g.next();
+      if (owner !== t && ptl.owner === t) acquisitions++;
+      const done = [0, 1, 2].map((p) => !rw(pte(w.k, mm, v.start + p * 4096)));
+      if (done[0] && !done[2]) {
+        sawPartial = true;
+        expect(ptl.owner).toBe(t); // between two PTEs of the same table the PTL stays held
+      }
+      if (r.done) {
+        expect(r.value).toBe(3);
+        break;
+      }
+    }
+    expect(sawPartial).toBe(true);
+    expect(acquisitions).toBe(1);
   });
 });
