@@ -201,7 +201,13 @@ export function register(program: Command): void {
           try {
             results.push(
               ...(await runConfirm(
-                { kver: k.kver, ready: session.guest.ready, smp: 2, run: (ops) => session.run(ops) },
+                {
+                  kver: k.kver,
+                  ready: session.guest.ready,
+                  smp: 2,
+                  savedDirty: k.major >= 7,
+                  run: (ops) => session.run(ops),
+                },
                 which,
                 { attempts, log },
               )),

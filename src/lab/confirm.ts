@@ -32,6 +32,8 @@ export interface Experiment {
   attempts: number;
   /** Also judge the model backend's replies (deterministic experiments only). */
   onModel: boolean;
+  /** Race experiments: the catalogue model + variant whose checker verdict predicts this one (fail = loss). */
+  model?: { name: string; variant: string };
 }
 
 export interface FindingDef {
@@ -284,6 +286,7 @@ export const FINDINGS: FindingDef[] = [
         judge: judgeStale(0),
         attempts: 3,
         onModel: false,
+        model: { name: 'mkwrite-window', variant: 'mainline' },
       },
       {
         name: 'no delay (window closed in practice)',
@@ -300,6 +303,7 @@ export const FINDINGS: FindingDef[] = [
         judge: judgeStale(0),
         attempts: 3,
         onModel: false,
+        model: { name: 'mkwrite-window', variant: 'scan-fix' },
       },
       {
         name: 'driver fix with a second, writable mapping of the page',
@@ -308,6 +312,7 @@ export const FINDINGS: FindingDef[] = [
         judge: judgeStale(0),
         attempts: 3,
         onModel: false,
+        model: { name: 'mkwrite-window-two-mappings', variant: 'scan-fix' },
       },
     ],
   },
@@ -327,6 +332,7 @@ export const FINDINGS: FindingDef[] = [
         judge: judgeFbtest,
         attempts: 1, // fbtest repeats the experiment itself (10 runs)
         onModel: false,
+        model: { name: 'fb-defio', variant: 'mainline' },
       },
       {
         name: 'no delay',
@@ -425,6 +431,8 @@ export interface ConfirmSession {
   kver: string;
   ready: { fb: boolean; wrprotect: boolean; mod: boolean } | null;
   smp: number;
+  /** The kernel moves D to SavedDirty on write-protect (7.x). */
+  savedDirty?: boolean;
   run(ops: readonly LabOp[]): Promise<LabReply[]>;
 }
 
@@ -465,15 +473,23 @@ export async function runConfirm(
         if (j.hit) hits++;
         if (a === 0 || j.hit) evidence = j.evidence;
       }
-      const m = e.onModel ? judgeOnModel(e, s.ready?.wrprotect === true) : null;
+      const m = e.onModel ? judgeOnModel(e, s.ready?.wrprotect === true, s.savedDirty === true) : null;
+      const mc = e.model === undefined ? null : modelVerdict(e.model.name, e.model.variant);
       ex.push({
         name: e.name,
         role: e.role,
         hits,
         attempts,
         evidence,
-        modelHit: m === null ? null : m.hit,
-        modelEvidence: m === null ? [] : m.evidence,
+        modelHit: m !== null ? m.hit : mc !== null ? mc.verdict === 'fail' : null,
+        modelEvidence:
+          m !== null
+            ? m.evidence
+            : mc !== null
+              ? [
+                  `model checker ${mc.name}/${mc.variant}: ${mc.verdict}${mc.schedule ? ` (schedule ${mc.schedule})` : ''}`,
+                ]
+              : [],
       });
       o.log?.(`  ${s.kver} ${f.name} / ${e.name}: lost in ${hits}/${attempts}`);
     }
