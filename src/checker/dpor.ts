@@ -1,0 +1,372 @@
+/**
+ * What source-DPOR (source-dpor.ts) and optimal DPOR (optimal-dpor.ts) share: the stateless
+ * exploration stack (one frame per step of the current execution, as in dfs.ts), sleep sets, and
+ * race detection from footprints with vector clocks (Abdulla, Aronis, Jonsson, Sagonas, "Optimal
+ * Dynamic Partial Order Reduction", POPL 2014; "Source Sets", JACM 2017).
+ *
+ * Events and dependence. Event j of an execution E is one step: its task and its footprint (the
+ * footprint the task declared for it, task.ts). Two events are dependent iff they belong to the
+ * same task or their footprints conflict (scheduler.ts `independentFp`; unknown conflicts with
+ * everything). Happens-before (->) is the transitive closure of "earlier and dependent"; it is kept
+ * as one vector clock per event: clock[j][q] = number of q's events that happen before or equal j.
+ *
+ * Races. e_i and e_j race (e_i <. e_j) iff different tasks, dependent, i < j and no event e_k with
+ * e_i -> e_k -> e_j. Only the LAST event of each other task that is dependent with e_j can race
+ * with it (earlier ones reach e_j through program order); found with per-object tables of the last
+ * read and the last write of each task, and per-task last unknown-footprint event. A candidate is
+ * immediate iff it does not happen before the other candidates or e_j's task's previous event.
+ *
+ * Blocking. A task parked on a Wait is disabled; its pending event is the step it runs when the
+ * wait is ready, with the Wait's footprint. The footprint rule (docs/checker.md) says every step
+ * that can change `ready()` is dependent with that footprint, so blocking is ordinary dependence
+ * plus one extra case: a race e_i <. e_j where e_j's task q was DISABLED just before e_i (e_i is the
+ * release that let q run) cannot be reversed there. Then the reversal that matters is with the
+ * step that disabled q (the acquisition before the release): we walk back over the earlier events
+ * dependent with e_j to the latest one before which q was enabled (or whose state we do not know,
+ * because q had not yet reached its wait: conservatively, that one), and reverse that race instead.
+ * If a sequence chosen this way still meets a disabled task when it is replayed, the strategy falls
+ * back to exploring every enabled task at that point (counted in `fallbacks`: always sound).
+ *
+ * Task creation: an instance's tasks all exist from the start; a task "spawned" by another waits
+ * (a Wait whose footprint is a write of a spawn object the creator writes) for its creator, which
+ * gives the creator's spawn step -> the child's first step, as the papers' spawn events do.
+ */
+import {
+  type ExecStatus,
+  independentFp,
+  lowestBit,
+  MAX_TASKS,
+  type SchedContext,
+  type Scheduler,
+} from './scheduler.ts';
+import { footprintAccesses } from './task.ts';
+
+/** Per-object access table: last read and last write event of each task (-1: none). */
+interface ObjTable {
+  readonly lastR: Int32Array;
+  readonly lastW: Int32Array;
+}
+
+export interface DporStats {
+  /** Races found (reversal attempts). */
+  races: number;
+  /** Times a scheduled task was disabled and the strategy explored every enabled task instead. */
+  fallbacks: number;
+}
+
+export abstract class DporBase implements Scheduler {
+  abstract readonly name: string;
+  readonly stats: DporStats = { races: 0, fallbacks: 0 };
+  protected ctx: SchedContext | null = null;
+  protected n = 0;
+  /** Steps of the current execution so far. */
+  protected pos = 0;
+  /** Frames valid on the stack (the prefix the next execution replays). */
+  protected len = 0;
+  /** First position whose event is new in the current execution (races before it are known). */
+  protected newFrom = 0;
+  protected sleep = 0;
+  // Per position (grown on demand).
+  protected enabledAt = new Int32Array(64);
+  protected sleepIn = new Int32Array(64);
+  /** Tasks explored at this position (they sleep in later siblings). */
+  protected done = new Int32Array(64);
+  protected chosen = new Int32Array(64);
+  protected evFp = new Float64Array(64);
+  /** Pending footprint of every task at each position (n per position). */
+  protected pend = new Float64Array(64 * MAX_TASKS);
+  // Happens-before (filled by analyse()).
+  private clock = new Int32Array(64 * MAX_TASKS);
+  private local = new Int32Array(64);
+  private prevOf = new Int32Array(64);
+  private readonly objects = new Map<number, ObjTable>();
+  private readonly lastAny = new Int32Array(MAX_TASKS);
+  private readonly lastUnk = new Int32Array(MAX_TASKS);
+  private readonly count = new Int32Array(MAX_TASKS);
+  private readonly dep = new Int32Array(MAX_TASKS);
+  private readonly firstLocal = new Int32Array(MAX_TASKS);
+
+  begin(ctx: SchedContext): void {
+    this.ctx = ctx;
+    this.n = ctx.taskCount;
+    this.pos = 0;
+    this.sleep = 0;
+  }
+
+  /**
+   * Choose the task to run at a NEW position `p` (not on the replayed prefix), -1 to abandon. The
+   * frame arrays at `p` (enabledAt, sleepIn, pend) are already filled.
+   */
+  protected abstract choose(p: number, enabled: number, current: number): number;
+  /** A race was found: reverse it (v = the events `seq`, all at positions > i, last one j). */
+  protected abstract reverse(i: number, seq: Int32Array, len: number): void;
+  /** Pick the next branch after the current execution, or false when the search is complete. */
+  protected abstract backtrack(): boolean;
+
+  next(enabled: number, current: number): number {
+    const p = this.pos;
+    let t: number;
+    if (p < this.len) {
+      t = this.chosen[p]!;
+      if (this.enabledAt[p] !== enabled) {
+        throw new Error(
+          `model is not deterministic: step ${p} enabled set 0x${enabled.toString(16)} differs from 0x${this.enabledAt[p]!.toString(16)} on re-execution`,
+        );
+      }
+      if (((enabled >> t) & 1) === 0) {
+        // A branch chosen by race reversal meets a disabled task: explore every enabled task.
+        t = this.fallback(p, enabled);
+        if (t < 0) return -1;
+      }
+    } else {
+      if (p + 1 > this.chosen.length) this.grow();
+      const n = this.n;
+      const fp = this.ctx!.footprints;
+      this.enabledAt[p] = enabled;
+      this.sleepIn[p] = this.sleep;
+      this.done[p] = 0;
+      for (let q = 0; q < n; q++) this.pend[p * n + q] = fp[q]!;
+      this.len = p + 1;
+      t = this.choose(p, enabled, current);
+      if (t < 0) {
+        this.len = p;
+        return -1;
+      }
+      this.chosen[p] = t;
+    }
+    const fp = this.ctx!.footprints;
+    const ft = fp[t]!;
+    this.evFp[p] = ft;
+    let z = (this.sleepIn[p]! | this.done[p]!) & ~(1 << t);
+    for (let m = z; m !== 0; m &= m - 1) {
+      const u = lowestBit(m);
+      if (!independentFp(fp[u]!, ft)) z &= ~(1 << u);
+    }
+    this.sleep = z;
+    this.pos = p + 1;
+    return t;
+  }
+
+  /** `chosen[p]` is disabled: record it and pick another branch at p (-1 if none). */
+  protected abstract fallback(p: number, enabled: number): number;
+
+  end(_status: ExecStatus): boolean {
+    if (this.len > this.pos) this.len = this.pos;
+    this.analyse(this.pos);
+    const more = this.backtrack();
+    if (!more) this.len = 0;
+    return more;
+  }
+
+  /** Tasks sleeping at position i (asleep on entry, or explored there already). */
+  protected sleepingAt(i: number): number {
+    return this.sleepIn[i]! | this.done[i]!;
+  }
+
+  /** Pending footprint of task q at position i. */
+  protected pendingAt(i: number, q: number): number {
+    return this.pend[i * this.n + q]!;
+  }
+
+  protected procOf(j: number): number {
+    return this.chosen[j]!;
+  }
+
+  protected fpOf(j: number): number {
+    return this.evFp[j]!;
+  }
+
+  /**
+   * Initials of the event sequence `seq` as a task mask: tasks whose first event in `seq` has no
+   * event of `seq` happening before it.
+   */
+  protected initials(seq: Int32Array, len: number): number {
+    const n = this.n;
+    let seen = 0;
+    let out = 0;
+    // firstLocal[r]: local index of r's first event in seq.
+    const first = this.firstLocal;
+    for (let a = 0; a < len; a++) {
+      const x = seq[a]!;
+      const r = this.chosen[x]!;
+      if ((seen >> r) & 1) continue;
+      let initial = true;
+      for (let m = seen; m !== 0; m &= m - 1) {
+        const s = lowestBit(m);
+        if (this.clock[x * n + s]! >= first[s]! + 1) {
+          initial = false;
+          break;
+        }
+      }
+      seen |= 1 << r;
+      first[r] = this.local[x]!;
+      if (initial) out |= 1 << r;
+    }
+    return out;
+  }
+
+  /**
+   * Compute vector clocks for positions [0, upto) (only [newFrom, upto) are new) and report every
+   * race whose later event is new.
+   */
+  private analyse(upto: number): void {
+    const n = this.n;
+    if (this.clock.length < upto * n) this.growClocks(upto);
+    for (const t of this.objects.values()) {
+      t.lastR.fill(-1);
+      t.lastW.fill(-1);
+    }
+    this.lastAny.fill(-1);
+    this.lastUnk.fill(-1);
+    this.count.fill(0);
+    const seq = new Int32Array(upto + 1);
+    for (let j = 0; j < upto; j++) {
+      const p = this.chosen[j]!;
+      const fj = this.evFp[j]!;
+      const acc = footprintAccesses(fj);
+      const isNew = j >= this.newFrom;
+      if (isNew) {
+        const dep = this.dep;
+        for (let q = 0; q < n; q++) {
+          if (q === p) {
+            dep[q] = -1;
+            continue;
+          }
+          let d = this.lastUnk[q]!;
+          if (acc === null) d = this.lastAny[q]!;
+          else {
+            for (const a of acc) {
+              const tb = this.objects.get(Math.floor(a / 2));
+              if (tb === undefined) continue;
+              const w = tb.lastW[q]!;
+              if (w > d) d = w;
+              if (a % 2 === 1) {
+                const r = tb.lastR[q]!;
+                if (r > d) d = r;
+              }
+            }
+          }
+          dep[q] = d;
+        }
+        const prev = this.lastAny[p]!;
+        const c = j * n;
+        if (prev >= 0) this.clock.copyWithin(c, prev * n, prev * n + n);
+        else this.clock.fill(0, c, c + n);
+        for (let q = 0; q < n; q++) {
+          const d = dep[q]!;
+          if (d < 0) continue;
+          for (let r = 0; r < n; r++) {
+            const v = this.clock[d * n + r]!;
+            if (v > this.clock[c + r]!) this.clock[c + r] = v;
+          }
+        }
+        this.clock[c + p] = this.count[p]! + 1;
+        this.local[j] = this.count[p]!;
+        this.prevOf[j] = prev;
+        // Races: immediate candidates.
+        for (let q = 0; q < n; q++) {
+          const i = dep[q]!;
+          if (i < 0) continue;
+          const li = this.local[i]! + 1;
+          let immediate = !(prev >= 0 && this.clock[prev * n + q]! >= li);
+          for (let r = 0; immediate && r < n; r++) {
+            const o = dep[r]!;
+            if (r === q || o < 0) continue;
+            if (this.clock[o * n + q]! >= li) immediate = false;
+          }
+          if (immediate) this.race(i, j, seq);
+        }
+      }
+      // Update the tables.
+      this.count[p]!++;
+      this.lastAny[p] = j;
+      if (acc === null) this.lastUnk[p] = j;
+      else {
+        for (const a of acc) {
+          const o = Math.floor(a / 2);
+          let tb = this.objects.get(o);
+          if (tb === undefined) {
+            tb = { lastR: new Int32Array(MAX_TASKS).fill(-1), lastW: new Int32Array(MAX_TASKS).fill(-1) };
+            this.objects.set(o, tb);
+          }
+          if (a % 2 === 1) tb.lastW[p] = j;
+          else tb.lastR[p] = j;
+        }
+      }
+    }
+    this.newFrom = upto;
+  }
+
+  private race(i0: number, j: number, seq: Int32Array): void {
+    const n = this.n;
+    const q = this.chosen[j]!;
+    let i = i0;
+    const prevQ = this.prevOf[j]!;
+    if (((this.enabledAt[i]! >> q) & 1) === 0 && prevQ < i) {
+      // q was parked just before e_i: reverse with the step that disabled it (see top of file).
+      const fj = this.evFp[j]!;
+      let k = i - 1;
+      let found = -1;
+      for (; k >= 0; k--) {
+        const r = this.chosen[k]!;
+        if (r === q) break; // reached q's previous event: q parked on its own yield
+        if (independentFp(this.evFp[k]!, fj)) continue;
+        // Ordered before q's previous event: the order is forced, nothing to reverse.
+        if (prevQ >= 0 && this.clock[prevQ * n + r]! >= this.local[k]! + 1) break;
+        if (k < prevQ || ((this.enabledAt[k]! >> q) & 1) !== 0) {
+          found = k;
+          break;
+        }
+      }
+      if (found < 0) return;
+      i = found;
+    }
+    this.stats.races++;
+    // v = notdep(e_i, E) . e_j
+    const pi = this.chosen[i]!;
+    const li = this.local[i]! + 1;
+    let len = 0;
+    for (let k = i + 1; k < j; k++) {
+      if (this.clock[k * n + pi]! < li) seq[len++] = k;
+    }
+    seq[len++] = j;
+    this.reverse(i, seq, len);
+  }
+
+  private grow(): void {
+    const size = this.chosen.length * 2;
+    const g32 = (a: Int32Array): Int32Array<ArrayBuffer> => {
+      const b = new Int32Array(size);
+      b.set(a);
+      return b;
+    };
+    this.enabledAt = g32(this.enabledAt);
+    this.sleepIn = g32(this.sleepIn);
+    this.done = g32(this.done);
+    this.chosen = g32(this.chosen);
+    const f = new Float64Array(size);
+    f.set(this.evFp);
+    this.evFp = f;
+    const pd = new Float64Array(size * MAX_TASKS);
+    pd.set(this.pend);
+    this.pend = pd;
+    this.growHooks(size);
+  }
+
+  /** Subclasses with their own per-position arrays grow them here. */
+  protected growHooks(_size: number): void {}
+
+  private growClocks(upto: number): void {
+    let size = this.local.length;
+    while (size < upto) size *= 2;
+    const c = new Int32Array(size * MAX_TASKS);
+    c.set(this.clock);
+    this.clock = c;
+    const l = new Int32Array(size);
+    l.set(this.local);
+    this.local = l;
+    const pv = new Int32Array(size);
+    pv.set(this.prevOf);
+    this.prevOf = pv;
+  }
+}
