@@ -191,7 +191,7 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
     if (!exhausted && !failed && dfs.completedBound >= 0)
       result.completedPreemptionBound = dfs.completedBound;
   } else if (sched instanceof DporBase) {
-    result.dpor = { races: sched.stats.races, fallbacks: sched.stats.fallbacks };
+    result.dpor = { races: sched.stats.races, infeasible: sched.stats.infeasible };
   } else {
     result.seed = seed;
     if (strategy === 'pct') result.pctDepth = opts.pctDepth ?? 3;

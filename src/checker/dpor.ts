@@ -19,13 +19,16 @@
  * Blocking. A task parked on a Wait is disabled; its pending event is the step it runs when the
  * wait is ready, with the Wait's footprint. The footprint rule (docs/checker.md) says every step
  * that can change `ready()` is dependent with that footprint, so blocking is ordinary dependence
- * plus one extra case: a race e_i <. e_j where e_j's task q was DISABLED just before e_i (e_i is the
- * release that let q run) cannot be reversed there. Then the reversal that matters is with the
- * step that disabled q (the acquisition before the release): we walk back over the earlier events
- * dependent with e_j to the latest one before which q was enabled (or whose state we do not know,
- * because q had not yet reached its wait: conservatively, that one), and reverse that race instead.
- * If a sequence chosen this way still meets a disabled task when it is replayed, the strategy falls
- * back to exploring every enabled task at that point (counted in `fallbacks`: always sound).
+ * plus one case: when e_j is a blocking step (its task q's pending step was a Wait), the immediate
+ * race partner e_i may be the step that made the wait ready (a release): e_j cannot be moved
+ * before it. Like the papers' lock handling (an acquisition races with the previous acquisition,
+ * not with the release), we then also reverse e_j with the earlier conflicting events of other
+ * tasks: walking back from e_i, an event before which q was already parked and DISABLED is
+ * skipped (reversing there is impossible), one before which q was parked and enabled is reversed
+ * and ends the walk (as for any race), and one before q parked (its wait state there is not
+ * known) is reversed and the walk goes on. A reversal that turns out impossible (the replay meets
+ * the task still parked) is dropped and counted (`infeasible`); the execution that found it is
+ * abandoned (counted as pruned). Events ordered before q's previous step cannot be reversed.
  *
  * Task creation: an instance's tasks all exist from the start; a task "spawned" by another waits
  * (a Wait whose footprint is a write of a spawn object the creator writes) for its creator, which
@@ -33,13 +36,17 @@
  */
 import {
   type ExecStatus,
-  independentFp,
-  lowestBit,
+  independentFp as independentFpImported,
+  lowestBit as lowestBitImported,
   MAX_TASKS,
   type SchedContext,
   type Scheduler,
 } from './scheduler.ts';
 import { footprintAccesses } from './task.ts';
+
+// Module-local copies: imported bindings may be compiled to getters (tsx), read per step.
+const independentFp = independentFpImported;
+const lowestBit = lowestBitImported;
 
 /** Per-object access table: last read and last write event of each task (-1: none). */
 interface ObjTable {
@@ -50,13 +57,13 @@ interface ObjTable {
 export interface DporStats {
   /** Races found (reversal attempts). */
   races: number;
-  /** Times a scheduled task was disabled and the strategy explored every enabled task instead. */
-  fallbacks: number;
+  /** Reversals dropped because the replay met the task still parked (see above). */
+  infeasible: number;
 }
 
 export abstract class DporBase implements Scheduler {
   abstract readonly name: string;
-  readonly stats: DporStats = { races: 0, fallbacks: 0 };
+  readonly stats: DporStats = { races: 0, infeasible: 0 };
   protected ctx: SchedContext | null = null;
   protected n = 0;
   /** Steps of the current execution so far. */
@@ -73,6 +80,8 @@ export abstract class DporBase implements Scheduler {
   protected done = new Int32Array(64);
   protected chosen = new Int32Array(64);
   protected evFp = new Float64Array(64);
+  /** 1 if the event was a blocking step (its task's pending step was a Wait). */
+  protected evWait = new Uint8Array(64);
   /** Pending footprint of every task at each position (n per position). */
   protected pend = new Float64Array(64 * MAX_TASKS);
   // Happens-before (filled by analyse()).
@@ -80,11 +89,19 @@ export abstract class DporBase implements Scheduler {
   private local = new Int32Array(64);
   private prevOf = new Int32Array(64);
   private readonly objects = new Map<number, ObjTable>();
-  private readonly lastAny = new Int32Array(MAX_TASKS);
-  private readonly lastUnk = new Int32Array(MAX_TASKS);
+  private readonly lastAny = new Int32Array(MAX_TASKS).fill(-1);
+  private readonly lastUnk = new Int32Array(MAX_TASKS).fill(-1);
+  // Undo log of table writes; undoStart[j] = log length before event j was applied.
+  private readonly undoArr: Int32Array[] = [];
+  private readonly undoIdx: number[] = [];
+  private readonly undoOld: number[] = [];
+  private undoStart = new Int32Array(64);
+  private analysed = 0;
   private readonly count = new Int32Array(MAX_TASKS);
   private readonly dep = new Int32Array(MAX_TASKS);
   private readonly firstLocal = new Int32Array(MAX_TASKS);
+  private seq = new Int32Array(64);
+  private readonly one: number[] = [0];
 
   begin(ctx: SchedContext): void {
     this.ctx = ctx;
@@ -114,7 +131,7 @@ export abstract class DporBase implements Scheduler {
         );
       }
       if (((enabled >> t) & 1) === 0) {
-        // A branch chosen by race reversal meets a disabled task: explore every enabled task.
+        // A branch chosen by race reversal meets a parked task: drop it, take the next one.
         t = this.fallback(p, enabled);
         if (t < 0) return -1;
       }
@@ -137,6 +154,7 @@ export abstract class DporBase implements Scheduler {
     const fp = this.ctx!.footprints;
     const ft = fp[t]!;
     this.evFp[p] = ft;
+    this.evWait[p] = (this.ctx!.waiting >> t) & 1;
     let z = (this.sleepIn[p]! | this.done[p]!) & ~(1 << t);
     for (let m = z; m !== 0; m &= m - 1) {
       const u = lowestBit(m);
@@ -147,7 +165,7 @@ export abstract class DporBase implements Scheduler {
     return t;
   }
 
-  /** `chosen[p]` is disabled: record it and pick another branch at p (-1 if none). */
+  /** `chosen[p]` is parked: drop that branch and pick another one at p (-1: abandon). */
   protected abstract fallback(p: number, enabled: number): number;
 
   end(_status: ExecStatus): boolean {
@@ -212,20 +230,26 @@ export abstract class DporBase implements Scheduler {
   private analyse(upto: number): void {
     const n = this.n;
     if (this.clock.length < upto * n) this.growClocks(upto);
-    for (const t of this.objects.values()) {
-      t.lastR.fill(-1);
-      t.lastW.fill(-1);
+    // Roll the tables back to the state before position newFrom (undo log), then go forward.
+    const from = Math.min(this.newFrom, this.analysed);
+    if (from < this.analysed) {
+      const keep = this.undoStart[from]!;
+      const ua = this.undoArr;
+      while (ua.length > keep) ua.pop()![this.undoIdx.pop()!] = this.undoOld.pop()!;
     }
-    this.lastAny.fill(-1);
-    this.lastUnk.fill(-1);
-    this.count.fill(0);
-    const seq = new Int32Array(upto + 1);
-    for (let j = 0; j < upto; j++) {
+    if (this.seq.length < upto + 1) this.seq = new Int32Array(2 * upto + 2);
+    const seq = this.seq;
+    const one = this.one;
+    for (let j = from; j < upto; j++) {
+      this.undoStart[j] = this.undoArr.length;
       const p = this.chosen[j]!;
       const fj = this.evFp[j]!;
-      const acc = footprintAccesses(fj);
-      const isNew = j >= this.newFrom;
-      if (isNew) {
+      let acc: readonly number[] | null;
+      if (fj >= 0) {
+        one[0] = fj;
+        acc = one;
+      } else acc = footprintAccesses(fj);
+      {
         const dep = this.dep;
         for (let q = 0; q < n; q++) {
           if (q === p) {
@@ -277,10 +301,10 @@ export abstract class DporBase implements Scheduler {
           if (immediate) this.race(i, j, seq);
         }
       }
-      // Update the tables.
-      this.count[p]!++;
-      this.lastAny[p] = j;
-      if (acc === null) this.lastUnk[p] = j;
+      // Update the tables (logged, so the next execution can roll them back).
+      this.put(this.count, p, this.count[p]! + 1);
+      this.put(this.lastAny, p, j);
+      if (acc === null) this.put(this.lastUnk, p, j);
       else {
         for (const a of acc) {
           const o = Math.floor(a / 2);
@@ -289,40 +313,48 @@ export abstract class DporBase implements Scheduler {
             tb = { lastR: new Int32Array(MAX_TASKS).fill(-1), lastW: new Int32Array(MAX_TASKS).fill(-1) };
             this.objects.set(o, tb);
           }
-          if (a % 2 === 1) tb.lastW[p] = j;
-          else tb.lastR[p] = j;
+          this.put(a % 2 === 1 ? tb.lastW : tb.lastR, p, j);
         }
       }
     }
+    this.analysed = upto;
     this.newFrom = upto;
   }
 
-  private race(i0: number, j: number, seq: Int32Array): void {
-    const n = this.n;
+  private put(a: Int32Array, i: number, v: number): void {
+    this.undoArr.push(a);
+    this.undoIdx.push(i);
+    this.undoOld.push(a[i]!);
+    a[i] = v;
+  }
+
+  private race(i: number, j: number, seq: Int32Array): void {
     const q = this.chosen[j]!;
-    let i = i0;
     const prevQ = this.prevOf[j]!;
-    if (((this.enabledAt[i]! >> q) & 1) === 0 && prevQ < i) {
-      // q was parked just before e_i: reverse with the step that disabled it (see top of file).
-      const fj = this.evFp[j]!;
-      let k = i - 1;
-      let found = -1;
-      for (; k >= 0; k--) {
-        const r = this.chosen[k]!;
-        if (r === q) break; // reached q's previous event: q parked on its own yield
-        if (independentFp(this.evFp[k]!, fj)) continue;
-        // Ordered before q's previous event: the order is forced, nothing to reverse.
-        if (prevQ >= 0 && this.clock[prevQ * n + r]! >= this.local[k]! + 1) break;
-        if (k < prevQ || ((this.enabledAt[k]! >> q) & 1) !== 0) {
-          found = k;
-          break;
-        }
-      }
-      if (found < 0) return;
-      i = found;
+    if (this.evWait[j] === 0 || (i > prevQ && ((this.enabledAt[i]! >> q) & 1) !== 0)) {
+      this.reverseAt(i, j, seq);
+      return;
     }
+    // A blocking step whose immediate race may be with the step that let it run (top of file).
+    const n = this.n;
+    const fj = this.evFp[j]!;
+    for (let k = i; k >= 0; k--) {
+      const r = this.chosen[k]!;
+      if (r === q || independentFp(this.evFp[k]!, fj)) continue;
+      if (prevQ >= 0 && this.clock[prevQ * n + r]! >= this.local[k]! + 1) continue;
+      if (k > prevQ) {
+        if (((this.enabledAt[k]! >> q) & 1) === 0) continue;
+        this.reverseAt(k, j, seq);
+        return;
+      }
+      this.reverseAt(k, j, seq);
+    }
+  }
+
+  /** Reverse e_i and e_j: v = notdep(e_i, E) . e_j, to explore from pre(E, e_i). */
+  private reverseAt(i: number, j: number, seq: Int32Array): void {
+    const n = this.n;
     this.stats.races++;
-    // v = notdep(e_i, E) . e_j
     const pi = this.chosen[i]!;
     const li = this.local[i]! + 1;
     let len = 0;
@@ -347,6 +379,9 @@ export abstract class DporBase implements Scheduler {
     const f = new Float64Array(size);
     f.set(this.evFp);
     this.evFp = f;
+    const ew = new Uint8Array(size);
+    ew.set(this.evWait);
+    this.evWait = ew;
     const pd = new Float64Array(size * MAX_TASKS);
     pd.set(this.pend);
     this.pend = pd;
@@ -368,5 +403,8 @@ export abstract class DporBase implements Scheduler {
     const pv = new Int32Array(size);
     pv.set(this.prevOf);
     this.prevOf = pv;
+    const us = new Int32Array(size);
+    us.set(this.undoStart);
+    this.undoStart = us;
   }
 }

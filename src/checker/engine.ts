@@ -39,6 +39,7 @@ export const PROP_CRASH = 'crash';
 
 export class Executor implements SchedContext {
   taskCount = 0;
+  waiting = 0;
   readonly footprints = new Float64Array(MAX_TASKS);
   /** Set for a footprint-audit run (check option `audit`): every step is audited. */
   audit: FootprintAudit | null = null;
@@ -99,11 +100,17 @@ export class Executor implements SchedContext {
     for (;;) {
       if (done === all) break;
       let enabled = 0;
+      let waiting = 0;
       for (let i = 0; i < n; i++) {
         if ((done >> i) & 1) continue;
         const w = waits[i];
-        if (w === null || w.ready()) enabled |= 1 << i;
+        if (w === null) enabled |= 1 << i;
+        else {
+          waiting |= 1 << i;
+          if (w.ready()) enabled |= 1 << i;
+        }
       }
+      this.waiting = waiting;
       if (enabled === 0) return this.fail(inst, this.deadlock(inst, done), -1);
       if (this.steps >= maxSteps) {
         return this.fail(

@@ -16,7 +16,11 @@
  * surprises; see dpor.ts for how blocking is handled and counted).
  */
 import { DporBase } from './dpor.ts';
-import { independentFp, lowestBit } from './scheduler.ts';
+import { independentFp as independentFpImported, lowestBit as lowestBitImported } from './scheduler.ts';
+
+// Module-local copies: imported bindings may be compiled to getters (tsx).
+const independentFp = independentFpImported;
+const lowestBit = lowestBitImported;
 
 class WNode {
   readonly children: WNode[] = [];
@@ -48,20 +52,14 @@ export class OptimalDporScheduler extends DporBase {
     return this.pick(p, enabled, this.sleep);
   }
 
-  /** First child of roots[p] that is enabled and awake; others are replaced (see dpor.ts). */
+  /** First child of roots[p] that is enabled and awake; branches naming a parked task are dropped. */
   private pick(p: number, enabled: number, asleep: number): number {
     const kids = this.roots[p]!.children;
     while (kids.length > 0) {
       const t = kids[0]!.proc;
       if (((enabled >> t) & 1) !== 0 && ((asleep >> t) & 1) === 0) return t;
-      this.stats.fallbacks++;
+      this.stats.infeasible++;
       kids.shift();
-      let have = 0;
-      for (const c of kids) have |= 1 << c.proc;
-      for (let m = enabled & ~asleep & ~have; m !== 0; m &= m - 1) {
-        const u = lowestBit(m);
-        kids.push(new WNode(u, this.pendingAt(p, u)));
-      }
     }
     return -1;
   }

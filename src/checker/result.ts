@@ -54,8 +54,8 @@ export interface CheckResult {
   /** dfs with iterative bounding: executions re-run at a higher level (not in `executions`). */
   repeated?: number;
   pctDepth?: number;
-  /** source-dpor / optimal-dpor: races reversed, and replays that met a parked task (dpor.ts). */
-  dpor?: { races: number; fallbacks: number };
+  /** source-dpor / optimal-dpor: races reversed, and reversals dropped as impossible (dpor.ts). */
+  dpor?: { races: number; infeasible: number };
   /** Footprint audit run: steps audited, accesses recorded, steps that declared more than used. */
   audit?: { steps: number; accesses: number; overDeclared: number };
   counterexample?: Counterexample;

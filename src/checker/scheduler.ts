@@ -28,6 +28,11 @@ export interface SchedContext {
   readonly taskCount: number;
   /** Footprint of each task's pending step (see task.ts `access`), or {@link UNKNOWN_FOOTPRINT}. */
   readonly footprints: Float64Array;
+  /**
+   * Tasks whose pending step is a Wait (ready or not): its step is a blocking step, which DPOR
+   * reverses with more care (dpor.ts).
+   */
+  readonly waiting: number;
   /** Steps taken so far in this execution. */
   readonly steps: number;
   /** Preemptions so far: switches away from a task that was still enabled. */

@@ -15,7 +15,9 @@
  * Race detection and blocking: dpor.ts.
  */
 import { DporBase } from './dpor.ts';
-import { lowestBit } from './scheduler.ts';
+import { lowestBit as lowestBitImported } from './scheduler.ts';
+
+const lowestBit = lowestBitImported;
 
 export class SourceDporScheduler extends DporBase {
   readonly name = 'source-dpor';
@@ -55,10 +57,9 @@ export class SourceDporScheduler extends DporBase {
         if (cand === 0) break;
         const t = lowestBit(cand);
         if (((this.enabledAt[d]! >> t) & 1) === 0) {
-          // A reversal named a task that is parked here: explore every enabled task instead.
-          this.stats.fallbacks++;
+          // A reversal named a task that is parked here: impossible, drop it (dpor.ts).
+          this.stats.infeasible++;
           this.done[d]! |= 1 << t;
-          this.backtrackSet[d]! |= this.enabledAt[d]!;
           continue;
         }
         this.chosen[d] = t;
