@@ -195,7 +195,12 @@ export function filesystem(n: number, blocks = 26, inodes = 32): Program {
   return {
     name: `filesystem(${n})`,
     threads: n,
-    init: () => [new Int32Array(inodes), new Int32Array(inodes), new Int32Array(blocks), new Int32Array(blocks)],
+    init: () => [
+      new Int32Array(inodes),
+      new Int32Array(inodes),
+      new Int32Array(blocks),
+      new Int32Array(blocks),
+    ],
     local: () => Int32Array.of(PC_LOCKI, 0, 0),
     next(tid, l) {
       const i = tid % inodes;
@@ -321,9 +326,16 @@ export function toModel(p: Program): ModelDef {
       for (let tid = 0; tid < p.threads; tid++) {
         const l = p.local(tid);
         const first = p.next(tid, l);
-        const fp = first === null ? startFootprint(tid) : first.lock !== undefined ? startFootprint(tid) : first.fp;
+        const fp =
+          first === null ? startFootprint(tid) : first.lock !== undefined ? startFootprint(tid) : first.fp;
         const name = `t${tid}`;
-        tasks.push({ name, cpu: tid, body: thread(p, tid, s, l, first), ctx: { task: name, cpu: tid, fn: name }, footprint: fp });
+        tasks.push({
+          name,
+          cpu: tid,
+          body: thread(p, tid, s, l, first),
+          ctx: { task: name, cpu: tid, fn: name },
+          footprint: fp,
+        });
       }
       return { tasks, trace: null, checkFinal: noViolation };
     },
