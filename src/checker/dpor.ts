@@ -29,6 +29,10 @@
  * known) is reversed and the walk goes on. A reversal that turns out impossible (the replay meets
  * the task still parked) is dropped and counted (`infeasible`); the execution that found it is
  * abandoned (counted as pruned). Events ordered before q's previous step cannot be reversed.
+ * For an EXCLUSIVE wait (`Wait.exclusive`: a mutex), the walk knows more, as the papers' lock
+ * handling does: steps of a task holding the lock (up to its release) are skipped, and the
+ * previous exclusive acquisition is the reversal, which ends the walk; with mutexes declared so,
+ * no reversal is dropped.
  *
  * Task creation: an instance's tasks all exist from the start; a task "spawned" by another waits
  * (a Wait whose footprint is a write of a spawn object the creator writes) for its creator, which
@@ -80,7 +84,7 @@ export abstract class DporBase implements Scheduler {
   protected done = new Int32Array(64);
   protected chosen = new Int32Array(64);
   protected evFp = new Float64Array(64);
-  /** 1 if the event was a blocking step (its task's pending step was a Wait). */
+  /** 1 if the event was a blocking step (its task's pending step was a Wait), 3 if exclusive. */
   protected evWait = new Uint8Array(64);
   /** Pending footprint of every task at each position (n per position). */
   protected pend = new Float64Array(64 * MAX_TASKS);
@@ -154,7 +158,7 @@ export abstract class DporBase implements Scheduler {
     const fp = this.ctx!.footprints;
     const ft = fp[t]!;
     this.evFp[p] = ft;
-    this.evWait[p] = (this.ctx!.waiting >> t) & 1;
+    this.evWait[p] = ((this.ctx!.waiting >> t) & 1) | (((this.ctx!.exclusive >> t) & 1) << 1);
     let z = (this.sleepIn[p]! | this.done[p]!) & ~(1 << t);
     for (let m = z; m !== 0; m &= m - 1) {
       const u = lowestBit(m);
@@ -338,6 +342,7 @@ export abstract class DporBase implements Scheduler {
     // A blocking step whose immediate race may be with the step that let it run (top of file).
     const n = this.n;
     const fj = this.evFp[j]!;
+    const excl = this.evWait[j] === 3;
     for (let k = i; k >= 0; k--) {
       const r = this.chosen[k]!;
       if (r === q || independentFp(this.evFp[k]!, fj)) continue;
@@ -347,8 +352,27 @@ export abstract class DporBase implements Scheduler {
         this.reverseAt(k, j, seq);
         return;
       }
+      if (excl) {
+        // The previous exclusive acquisition: reverse with it, and nothing earlier (it was ready
+        // there, as e_j's acquisition would have been).
+        if (this.evWait[k] === 3) {
+          this.reverseAt(k, j, seq);
+          return;
+        }
+        // A step of a task holding the lock (its release, or a step under it): e_j was not ready.
+        if (this.holding(r, k, fj)) continue;
+      }
       this.reverseAt(k, j, seq);
     }
+  }
+
+  /** Is event k of task r inside (or the release of) an exclusive hold conflicting with fj? */
+  private holding(r: number, k: number, fj: number): boolean {
+    for (let m = k - 1; m >= 0; m--) {
+      if (this.chosen[m] !== r || independentFp(this.evFp[m]!, fj)) continue;
+      return this.evWait[m] === 3;
+    }
+    return false;
   }
 
   /** Reverse e_i and e_j: v = notdep(e_i, E) . e_j, to explore from pre(E, e_i). */

@@ -40,6 +40,7 @@ export const PROP_CRASH = 'crash';
 export class Executor implements SchedContext {
   taskCount = 0;
   waiting = 0;
+  exclusive = 0;
   readonly footprints = new Float64Array(MAX_TASKS);
   /** Set for a footprint-audit run (check option `audit`): every step is audited. */
   audit: FootprintAudit | null = null;
@@ -101,16 +102,19 @@ export class Executor implements SchedContext {
       if (done === all) break;
       let enabled = 0;
       let waiting = 0;
+      let exclusive = 0;
       for (let i = 0; i < n; i++) {
         if ((done >> i) & 1) continue;
         const w = waits[i];
         if (w === null) enabled |= 1 << i;
         else {
           waiting |= 1 << i;
+          if (w.exclusive === true) exclusive |= 1 << i;
           if (w.ready()) enabled |= 1 << i;
         }
       }
       this.waiting = waiting;
+      this.exclusive = exclusive;
       if (enabled === 0) return this.fail(inst, this.deadlock(inst, done), -1);
       if (this.steps >= maxSteps) {
         return this.fail(

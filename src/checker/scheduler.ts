@@ -33,6 +33,8 @@ export interface SchedContext {
    * reverses with more care (dpor.ts).
    */
   readonly waiting: number;
+  /** Tasks whose pending step is an exclusive Wait (`Wait.exclusive`). */
+  readonly exclusive: number;
   /** Steps taken so far in this execution. */
   readonly steps: number;
   /** Preemptions so far: switches away from a task that was still enabled. */

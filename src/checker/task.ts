@@ -26,6 +26,14 @@ export interface Wait {
    * conflicts with every other step.
    */
   readonly footprint?: number;
+  /**
+   * Optional: this wait is an EXCLUSIVE acquisition (a mutex, a write lock, a page lock): from the
+   * step that runs when it is ready until the task's next step that conflicts with the footprint
+   * (the release), no wait whose footprint conflicts with it is ready. DPOR then reverses a
+   * blocked acquisition with the previous acquisition, as the papers do for locks, instead of
+   * trying (and dropping) a reversal with the release (dpor.ts). Absent: no such promise.
+   */
+  readonly exclusive?: boolean;
 }
 
 export type TaskBody = Generator<Yield, void, undefined>;

@@ -80,20 +80,25 @@ describe('DPOR explores one execution per Mazurkiewicz trace', () => {
       expect(opt.executions).toBe(oracle.traces);
       expect(src.executions).toBe(oracle.traces);
       expect(dfs.executions).toBe(oracle.traces);
-      const hasLocks = p.name.startsWith('filesystem');
-      if (!hasLocks) {
-        // Without blocking, optimal DPOR never starts a redundant execution.
-        expect(opt.pruned).toBe(0);
-        expect(opt.dpor?.infeasible).toBe(0);
-        expect(src.executions + src.pruned).toBeLessThanOrEqual(1.2 * oracle.traces);
-      } else {
-        // With locks, a reversal with the release that let a waiter run is impossible; it is
-        // dropped when replayed (docs/checker.md): at most one abandoned execution per trace here.
-        expect(opt.pruned).toBe(opt.dpor!.infeasible);
-        expect(opt.pruned).toBeLessThanOrEqual(oracle.traces);
-      }
+      // Optimal DPOR never starts a redundant execution (locks are declared exclusive).
+      expect(opt.pruned).toBe(0);
+      expect(src.executions + src.pruned).toBeLessThanOrEqual(1.2 * oracle.traces);
     });
   }
+
+  it('filesystem with locks NOT declared exclusive: still exact, at the price of dropped reversals', () => {
+    for (const p of [filesystem(2, 2, 32), filesystem(2, 2, 1)]) {
+      const oracle = countTraces(p);
+      const def = toModel(p, { exclusiveLocks: false });
+      for (const strategy of DPOR) {
+        const r = check(def, 'mainline', { strategy });
+        expect(r.executions).toBe(oracle.traces);
+        // The reversal with the release that let the waiter run is impossible: the execution that
+        // tries it is abandoned when the replay meets the parked task.
+        expect(r.pruned).toBeLessThanOrEqual(1);
+      }
+    }
+  });
 
   it('lastzero(5): beyond the brute-force counter, dfs with sleep sets (another algorithm) agrees', () => {
     const r = check(toModel(lastzero(5)), 'mainline', { strategy: 'optimal-dpor' });
@@ -131,7 +136,7 @@ function* program(ops: Op[], s: State, me: number, wait: Wait): TaskBody {
   }
 }
 
-function makeProgram(tasks: Op[][], finals: Set<string>): ModelDef {
+function makeProgram(tasks: Op[][], finals: Set<string>, exclusive = false): ModelDef {
   return {
     name: 'random-program',
     description: '',
@@ -142,6 +147,7 @@ function makeProgram(tasks: Op[][], finals: Set<string>): ModelDef {
         waitingFor: 'lock',
         ready: () => s.holder === -1,
         footprint: access(LOCK_OBJ, true),
+        exclusive,
       };
       const ts: ModelTask[] = tasks.map((ops, me) => ({
         name: `t${me}`,
@@ -182,18 +188,19 @@ const programs = fc.oneof(
 describe('DPOR soundness on random programs with a lock', () => {
   it('reaches the same final states as exploring every interleaving, in no more executions', () => {
     fc.assert(
-      fc.property(programs, (tasks) => {
+      fc.property(programs, fc.boolean(), (tasks, exclusive) => {
         const full = new Set<string>();
         const all = check(makeProgram(tasks, full), 'v', { reduction: false, iterativeBounding: false });
         expect(all.verdict).toBe('pass');
         const sleepOnly = check(makeProgram(tasks, new Set()), 'v', { iterativeBounding: false });
         for (const strategy of DPOR) {
           const got = new Set<string>();
-          const r = check(makeProgram(tasks, got), 'v', { strategy });
+          const r = check(makeProgram(tasks, got, exclusive), 'v', { strategy });
           expect(r.verdict).toBe('pass');
           expect([...got].sort()).toEqual([...full].sort());
           // Sleep sets complete one execution per trace; DPOR the same number.
           expect(r.executions).toBe(sleepOnly.executions);
+          if (strategy === 'optimal-dpor' && exclusive) expect(r.pruned).toBe(0);
         }
       }),
       { numRuns: 150 },

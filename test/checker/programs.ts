@@ -288,6 +288,7 @@ class LockWait implements Wait {
   constructor(
     private readonly s: Shared,
     private readonly a: Action,
+    readonly exclusive: boolean,
   ) {
     this.waitingFor = `lock ${a.lock!.arr}/${a.lock!.idx}`;
     this.footprint = a.fp;
@@ -297,16 +298,23 @@ class LockWait implements Wait {
   }
 }
 
-function* thread(p: Program, tid: number, s: Shared, l: Int32Array, first: Action | null): TaskBody {
+function* thread(
+  p: Program,
+  tid: number,
+  s: Shared,
+  l: Int32Array,
+  first: Action | null,
+  excl: boolean,
+): TaskBody {
   let a = first;
   if (a !== null && a.lock !== undefined) {
-    yield new LockWait(s, a); // first step: a no-op, then park on the lock
+    yield new LockWait(s, a, excl); // first step: a no-op, then park on the lock
   }
   while (a !== null) {
     p.run(tid, l, s);
     a = p.next(tid, l);
     if (a === null) return;
-    yield a.lock === undefined ? a.fp : new LockWait(s, a);
+    yield a.lock === undefined ? a.fp : new LockWait(s, a, excl);
   }
 }
 
@@ -314,8 +322,12 @@ function noViolation(): null {
   return null;
 }
 
-/** The program as a checker model (one variant, `mainline`, expected to pass). */
-export function toModel(p: Program): ModelDef {
+/**
+ * The program as a checker model (one variant, `mainline`, expected to pass). Locks are declared
+ * exclusive (task.ts `Wait.exclusive`) unless `exclusiveLocks: false`.
+ */
+export function toModel(p: Program, opts: { exclusiveLocks?: boolean } = {}): ModelDef {
+  const excl = opts.exclusiveLocks ?? true;
   return {
     name: p.name,
     description: `${p.name} benchmark program`,
@@ -332,7 +344,7 @@ export function toModel(p: Program): ModelDef {
         tasks.push({
           name,
           cpu: tid,
-          body: thread(p, tid, s, l, first),
+          body: thread(p, tid, s, l, first, excl),
           ctx: { task: name, cpu: tid, fn: name },
           footprint: fp,
         });
