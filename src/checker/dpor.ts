@@ -26,13 +26,14 @@
  * tasks: walking back from e_i, an event before which q was already parked and DISABLED is
  * skipped (reversing there is impossible), one before which q was parked and enabled is reversed
  * and ends the walk (as for any race), and one before q parked (its wait state there is not
- * known) is reversed and the walk goes on. A reversal that turns out impossible (the replay meets
- * the task still parked) is dropped and counted (`infeasible`); the execution that found it is
- * abandoned (counted as pruned). Events ordered before q's previous step cannot be reversed.
- * For an EXCLUSIVE wait (`Wait.exclusive`: a mutex), the walk knows more, as the papers' lock
- * handling does: steps of a task holding the lock (up to its release) are skipped, and the
- * previous exclusive acquisition is the reversal, which ends the walk; with mutexes declared so,
- * no reversal is dropped.
+ * known) is reversed and the walk goes on. A reversal that turns out impossible (its branch names
+ * a task that is parked there) is dropped and counted (`infeasible`): for free when the branch is
+ * picked, at the cost of an abandoned execution (counted as pruned) when the replay meets the
+ * parked task inside a longer sequence. Events ordered before q's previous step cannot be
+ * reversed. For an EXCLUSIVE wait (`Wait.exclusive`: a mutex), the walk knows more, as the papers'
+ * lock handling does: steps of a task holding the lock (up to its release) are skipped, and the
+ * previous exclusive acquisition is the reversal, which ends the walk; on the benchmark programs
+ * no execution is then wasted.
  *
  * Task creation: an instance's tasks all exist from the start; a task "spawned" by another waits
  * (a Wait whose footprint is a write of a spawn object the creator writes) for its creator, which
