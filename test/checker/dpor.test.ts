@@ -40,6 +40,10 @@ describe('brute-force trace counter (the oracle) on closed forms', () => {
     expect(countTraces(independent(5)).interleavings).toBe(120);
   });
 
+  it('lastzero(N) has (N+3)·2^(N-2) traces (brute force for N = 2, 3; the bench uses the formula)', () => {
+    for (const n of [2, 3]) expect(countTraces(lastzero(n)).traces).toBe((n + 3) * 2 ** (n - 2));
+  });
+
   it('collisions multiply the traces of indexer and filesystem by 2 each', () => {
     // indexer with 2 messages in a table of 128: no collision below 12 threads.
     expect(countTraces(indexer(3, 128, 2)).traces).toBe(1);
@@ -100,11 +104,15 @@ describe('DPOR explores one execution per Mazurkiewicz trace', () => {
     }
   });
 
-  it('lastzero(5): beyond the brute-force counter, dfs with sleep sets (another algorithm) agrees', () => {
-    const r = check(toModel(lastzero(5)), 'mainline', { strategy: 'optimal-dpor' });
-    const d = check(toModel(lastzero(5)), 'mainline', { iterativeBounding: false });
-    expect(r.executions).toBe(d.executions);
-    expect(r.pruned).toBe(0);
+  it('lastzero(4..7): beyond the brute-force counter, the formula, dfs with sleep sets and optimal DPOR agree', () => {
+    for (let n = 4; n <= 7; n++) {
+      const traces = (n + 3) * 2 ** (n - 2);
+      const r = check(toModel(lastzero(n)), 'mainline', { strategy: 'optimal-dpor' });
+      const d = check(toModel(lastzero(n)), 'mainline', { iterativeBounding: false });
+      expect(d.executions).toBe(traces);
+      expect(r.executions).toBe(traces);
+      expect(r.pruned).toBe(0);
+    }
   });
 });
 
