@@ -52,7 +52,7 @@ export class FootprintAudit {
   trackArray<T extends Indexed>(arr: T, objectOf: (index: number) => number): T {
     const self = this;
     return new Proxy(arr, {
-      get(target, key, receiver) {
+      get(target, key) {
         if (typeof key === 'string') {
           const i = index(key);
           if (i >= 0) {
@@ -60,7 +60,8 @@ export class FootprintAudit {
             return target[i];
           }
         }
-        const v = Reflect.get(target, key, target === receiver ? receiver : target);
+        // The raw array as receiver: typed-array getters (length) need its internal slots.
+        const v = Reflect.get(target, key, target);
         // Methods (fill, set, subarray...) run on the raw array: record them by hand.
         return typeof v === 'function' ? v.bind(target) : v;
       },
