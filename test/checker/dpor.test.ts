@@ -21,7 +21,7 @@ import {
   toModel,
   writers,
 } from './programs.ts';
-import { makeCounter } from './toys.ts';
+import { ALL_TOYS, makeCounter } from './toys.ts';
 import { countTraces } from './trace-count.ts';
 
 const DPOR = ['source-dpor', 'optimal-dpor'] as const;
@@ -233,6 +233,20 @@ describe('schedules, replay and shrinking under DPOR', () => {
       expect(check(makeCounter(3), 'locked', { strategy }).verdict).toBe('pass');
       expect(() => check(makeCounter(2), 'locked', { strategy, preemptionBound: 1 })).toThrow(/dfs only/);
     });
+  }
+});
+
+describe('DPOR on the toy models (deadlock, livelock, crash, lost update)', () => {
+  for (const def of ALL_TOYS) {
+    for (const v of def.variants) {
+      it(`${def.name}/${v.name}: the expected verdict under both DPOR strategies`, () => {
+        for (const strategy of DPOR) {
+          const r = check(def, v.name, { strategy, maxSteps: 200 });
+          expect(r.verdict).toBe(v.expected.verdict);
+          if (v.expected.property !== undefined) expect(r.property).toBe(v.expected.property);
+        }
+      });
+    }
   }
 });
 
