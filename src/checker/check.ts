@@ -2,15 +2,19 @@
  * The checker API: `check` explores a model variant under a strategy and returns plain data;
  * `replay` re-runs one schedule. Counterexamples are shrunk, then re-run with tracing.
  */
+import { FootprintAudit } from './audit.ts';
 import { DfsScheduler } from './dfs.ts';
+import { DporBase } from './dpor.ts';
 import { DEFAULT_MAX_STEPS, releaseExecutor, takeExecutor } from './engine.ts';
 import type { ModelDef } from './model.ts';
+import { OptimalDporScheduler } from './optimal-dpor.ts';
 import { PctScheduler } from './pct.ts';
 import { RandomScheduler } from './random.ts';
-import type { CheckResult, Progress, ReplayResult, Strategy } from './result.ts';
+import { type CheckResult, EXHAUSTIVE, type Progress, type ReplayResult, type Strategy } from './result.ts';
 import { decodeSchedule, encodeSchedule, ScheduleFormatError } from './schedule.ts';
 import { EXEC_ABANDONED, EXEC_OK, EXEC_VIOLATION, type Scheduler } from './scheduler.ts';
 import { shrinkSchedule } from './shrink.ts';
+import { SourceDporScheduler } from './source-dpor.ts';
 import { runSchedule } from './trace-run.ts';
 
 /** Bad arguments to the checker API (unknown variant, bad option); one-line message. */
@@ -19,7 +23,7 @@ export class CheckerInputError extends Error {}
 export interface CheckOptions {
   /** Default 'dfs'. */
   readonly strategy?: Strategy;
-  /** Default: dfs 1,000,000; random and pct 10,000. */
+  /** Default: dfs and DPOR 1,000,000; random and pct 10,000. */
   readonly maxExecutions?: number;
   /** Wall-clock budget in ms (default none). */
   readonly timeMs?: number;
@@ -38,6 +42,11 @@ export interface CheckOptions {
   readonly reduction?: boolean;
   /** pct: bug depth d (default 3). */
   readonly pctDepth?: number;
+  /**
+   * Footprint audit (audit.ts): models that register their shared state record every access, and
+   * a step touching an object outside its declared footprint fails with `footprint-audit`.
+   */
+  readonly audit?: boolean;
   /** Shrink counterexamples (default true). */
   readonly shrink?: boolean;
   /** Called about every `progressEveryMs` (default 250) with running totals. */
@@ -66,12 +75,18 @@ function makeScheduler(strategy: Strategy, opts: CheckOptions, seed: number): Sc
         iterative: opts.iterativeBounding ?? true,
         ...(opts.preemptionBound === undefined ? {} : { preemptionBound: opts.preemptionBound }),
       });
+    case 'source-dpor':
+      return new SourceDporScheduler();
+    case 'optimal-dpor':
+      return new OptimalDporScheduler();
     case 'random':
       return new RandomScheduler(seed);
     case 'pct':
       return new PctScheduler({ seed, depth: opts.pctDepth ?? 3 });
     default:
-      throw new CheckerInputError(`unknown strategy '${strategy as string}' (dfs, random, pct)`);
+      throw new CheckerInputError(
+        `unknown strategy '${strategy as string}' (dfs, source-dpor, optimal-dpor, random, pct)`,
+      );
   }
 }
 
@@ -89,11 +104,18 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
   if (opts.timeMs !== undefined && !(opts.timeMs > 0)) {
     throw new CheckerInputError(`time budget must be positive, got ${opts.timeMs} ms`);
   }
+  const exhaustive = EXHAUSTIVE.includes(strategy);
+  if (exhaustive && strategy !== 'dfs' && opts.preemptionBound !== undefined) {
+    throw new CheckerInputError(`a preemption bound applies to dfs only, not ${strategy}`);
+  }
   const seed = opts.seed ?? 1;
-  const maxExecutions = opts.maxExecutions ?? (strategy === 'dfs' ? 1_000_000 : 10_000);
+  const maxExecutions = opts.maxExecutions ?? (exhaustive ? 1_000_000 : 10_000);
   const maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
   const sched = makeScheduler(strategy, opts, seed);
   const exec = takeExecutor();
+  const audit = opts.audit === true ? new FootprintAudit() : null;
+  exec.audit = audit;
+  const createOpts = audit === null ? { trace: false } : { trace: false, audit };
   const t0 = performance.now();
   const deadline = opts.timeMs === undefined ? Number.POSITIVE_INFINITY : t0 + opts.timeMs;
   const progressEvery = opts.progressEveryMs ?? 250;
@@ -108,7 +130,7 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
   let failed = false;
 
   for (;;) {
-    const inst = def.create(variant, { trace: false });
+    const inst = def.create(variant, createOpts);
     if (states === null && executions + pruned === 0 && inst.hashState !== undefined) states = new Set();
     const status = exec.run(inst, sched, maxSteps, states);
     // Iterative bounding re-runs lower levels; count each distinct execution once.
@@ -144,9 +166,10 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
   const searchMs = Math.round((performance.now() - t0) * 1000) / 1000;
   const violation = exec.violation;
   const found = { choices: failed ? exec.choices() : [], steps: exec.steps, preemptions: exec.preemptions };
+  exec.audit = null;
   releaseExecutor(exec);
   const result: CheckResult = {
-    verdict: failed ? 'fail' : exhausted && strategy === 'dfs' ? 'pass' : 'incomplete',
+    verdict: failed ? 'fail' : exhausted && exhaustive ? 'pass' : 'incomplete',
     model: def.name,
     variant,
     strategy,
@@ -167,10 +190,13 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
     }
     if (!exhausted && !failed && dfs.completedBound >= 0)
       result.completedPreemptionBound = dfs.completedBound;
+  } else if (sched instanceof DporBase) {
+    result.dpor = { races: sched.stats.races, infeasible: sched.stats.infeasible };
   } else {
     result.seed = seed;
     if (strategy === 'pct') result.pctDepth = opts.pctDepth ?? 3;
   }
+  if (audit !== null) result.audit = { ...audit.stats };
   if (!failed && result.verdict === 'incomplete') {
     result.reason = reason ?? `${strategy} samples schedules; it cannot prove their absence`;
   }
@@ -181,8 +207,12 @@ export function check(def: ModelDef, variant: string, opts: CheckOptions = {}): 
     const shrunk =
       opts.shrink === false
         ? { ...found, runs: 0 }
-        : shrinkSchedule(def, variant, v.property, found, { maxSteps });
-    const traced = runSchedule(def, variant, shrunk.choices, { trace: true, maxSteps });
+        : shrinkSchedule(def, variant, v.property, found, { maxSteps, audit: audit !== null });
+    const traced = runSchedule(def, variant, shrunk.choices, {
+      trace: true,
+      maxSteps,
+      audit: audit !== null,
+    });
     if (traced.status !== EXEC_VIOLATION || traced.property !== v.property) {
       throw new Error(
         `model ${def.name}/${variant} is not deterministic: re-running the counterexample gave ${traced.property ?? 'no violation'}`,

@@ -15,7 +15,15 @@
  *   are dependent unless both footprints are known and they touch different objects or both read.
  *   An execution whose every enabled task sleeps is redundant and abandoned (counted as pruned).
  */
-import { type ExecStatus, independent, type SchedContext, type Scheduler } from './scheduler.ts';
+import {
+  type ExecStatus,
+  independentFp as independentFpImported,
+  type SchedContext,
+  type Scheduler,
+} from './scheduler.ts';
+
+// Module-local copy: imported bindings may be compiled to getters (tsx), read per step.
+const independentFp = independentFpImported;
 
 function lowestBit(x: number): number {
   return 31 - Math.clz32(x & -x);
@@ -116,7 +124,7 @@ export class DfsScheduler implements Scheduler {
         const ft = fp[t]!;
         for (let m = z; m !== 0; m &= m - 1) {
           const u = lowestBit(m);
-          if (!independent(fp[u]!, ft)) z &= ~(1 << u);
+          if (!independentFp(fp[u]!, ft)) z &= ~(1 << u);
         }
       }
       this.sleep = z;

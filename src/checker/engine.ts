@@ -11,6 +11,8 @@
  * One Executor is reused for every execution of a check run: its arrays are allocated once, so the
  * loop allocates nothing per step (perf: bench `checker.trivial.execsPerSec`).
  */
+
+import type { FootprintAudit } from './audit.ts';
 import type { ModelInstance, Violation } from './model.ts';
 import {
   EXEC_ABANDONED,
@@ -37,7 +39,11 @@ export const PROP_CRASH = 'crash';
 
 export class Executor implements SchedContext {
   taskCount = 0;
+  waiting = 0;
+  exclusive = 0;
   readonly footprints = new Float64Array(MAX_TASKS);
+  /** Set for a footprint-audit run (check option `audit`): every step is audited. */
+  audit: FootprintAudit | null = null;
   steps = 0;
   preemptions = 0;
   /** Why the last execution failed (EXEC_VIOLATION), else null. */
@@ -86,6 +92,7 @@ export class Executor implements SchedContext {
     const trace = inst.trace;
     const hasStepCheck = inst.checkStep !== undefined;
     const hash = states !== null && inst.hashState !== undefined;
+    const audit = this.audit;
     let done = 0;
     const all = n === 31 ? 0x7fffffff : (1 << n) - 1;
     let current = -1;
@@ -94,11 +101,20 @@ export class Executor implements SchedContext {
     for (;;) {
       if (done === all) break;
       let enabled = 0;
+      let waiting = 0;
+      let exclusive = 0;
       for (let i = 0; i < n; i++) {
         if ((done >> i) & 1) continue;
         const w = waits[i];
-        if (w === null || w.ready()) enabled |= 1 << i;
+        if (w === null) enabled |= 1 << i;
+        else {
+          waiting |= 1 << i;
+          if (w.exclusive === true) exclusive |= 1 << i;
+          if (w.ready()) enabled |= 1 << i;
+        }
       }
+      this.waiting = waiting;
+      this.exclusive = exclusive;
       if (enabled === 0) return this.fail(inst, this.deadlock(inst, done), -1);
       if (this.steps >= maxSteps) {
         return this.fail(
@@ -128,12 +144,21 @@ export class Executor implements SchedContext {
         trace.step = this.steps;
       }
       waits[t] = null;
+      if (audit !== null) audit.beginStep(tasks[t]!.name, this.steps, fp[t]!);
       let r: IteratorResult<unknown, void>;
       try {
         r = gens[t]!.next();
       } catch (e) {
         this.steps++;
+        audit?.endStep();
         return this.fail(inst, crash(e), t);
+      }
+      if (audit !== null) {
+        const v = audit.endStep();
+        if (v !== null) {
+          this.steps++;
+          return this.fail(inst, v, t);
+        }
       }
       this.steps++;
       current = t;

@@ -1,5 +1,6 @@
 import type { TraceSetup } from '../trace/schema.ts';
 import type { TraceContext, TraceSink } from '../trace/sink.ts';
+import type { FootprintAudit } from './audit.ts';
 import type { TaskBody } from './task.ts';
 
 /**
@@ -63,5 +64,15 @@ export interface ModelDef {
    * "every schedule with at most K preemptions").
    */
   readonly checkDefaults?: { readonly preemptionBound?: number };
-  create(variant: string, opts: { trace: boolean }): ModelInstance;
+  create(variant: string, opts: CreateOptions): ModelInstance;
+}
+
+export interface CreateOptions {
+  readonly trace: boolean;
+  /**
+   * Present in footprint-audit runs (`check(..., { audit: true })`): the model registers its shared
+   * objects with it (see audit.ts) so the checker can compare what each step touches with what the
+   * step declared. Models that ignore it are simply not audited.
+   */
+  readonly audit?: FootprintAudit;
 }

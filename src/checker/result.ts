@@ -1,8 +1,10 @@
 /** Plain-data results of the checker (formatted only by src/cli/format/check.ts). */
 import type { Trace } from '../trace/schema.ts';
 
-export type Strategy = 'dfs' | 'random' | 'pct';
-export const STRATEGIES: readonly Strategy[] = ['dfs', 'random', 'pct'];
+export type Strategy = 'dfs' | 'source-dpor' | 'optimal-dpor' | 'random' | 'pct';
+export const STRATEGIES: readonly Strategy[] = ['dfs', 'source-dpor', 'optimal-dpor', 'random', 'pct'];
+/** Strategies that explore exhaustively: a finished search is a `pass`. */
+export const EXHAUSTIVE: readonly Strategy[] = ['dfs', 'source-dpor', 'optimal-dpor'];
 
 export interface Counterexample {
   /** Schedule string (schedule.ts) that reproduces the failure with `replay`. */
@@ -19,7 +21,7 @@ export interface Counterexample {
 
 export interface CheckResult {
   /**
-   * pass: dfs explored every schedule (within `preemptionBound` if present) and no property failed;
+   * pass: dfs (or a DPOR strategy: every Mazurkiewicz trace) explored every schedule (within `preemptionBound` if present) and no property failed;
    * fail: a property failed (see counterexample); incomplete: a budget ran out first (random and
    * pct always end this way when they find nothing).
    */
@@ -52,6 +54,10 @@ export interface CheckResult {
   /** dfs with iterative bounding: executions re-run at a higher level (not in `executions`). */
   repeated?: number;
   pctDepth?: number;
+  /** source-dpor / optimal-dpor: races reversed, and reversals dropped as impossible (dpor.ts). */
+  dpor?: { races: number; infeasible: number };
+  /** Footprint audit run: steps audited, accesses recorded, steps that declared more than used. */
+  audit?: { steps: number; accesses: number; overDeclared: number };
   counterexample?: Counterexample;
 }
 

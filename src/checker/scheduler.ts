@@ -9,6 +9,8 @@
 /** Most tasks one instance may have (task sets are 31-bit masks). */
 export const MAX_TASKS = 31;
 
+import { FIRST_MULTI_FOOTPRINT, multiAccesses } from './task.ts';
+
 /** Footprint value meaning "unknown": dependent with every step. */
 export const UNKNOWN_FOOTPRINT = -1;
 
@@ -26,6 +28,13 @@ export interface SchedContext {
   readonly taskCount: number;
   /** Footprint of each task's pending step (see task.ts `access`), or {@link UNKNOWN_FOOTPRINT}. */
   readonly footprints: Float64Array;
+  /**
+   * Tasks whose pending step is a Wait (ready or not): its step is a blocking step, which DPOR
+   * reverses with more care (dpor.ts).
+   */
+  readonly waiting: number;
+  /** Tasks whose pending step is an exclusive Wait (`Wait.exclusive`). */
+  readonly exclusive: number;
   /** Steps taken so far in this execution. */
   readonly steps: number;
   /** Preemptions so far: switches away from a task that was still enabled. */
@@ -72,4 +81,23 @@ export function independent(a: number, b: number): boolean {
   if (a < 0 || b < 0) return false;
   if (Math.floor(a / 2) !== Math.floor(b / 2)) return true;
   return a % 2 === 0 && b % 2 === 0;
+}
+
+/**
+ * {@link independent} for any footprint values, including multi-object ones (task.ts
+ * `footprint`, values below -1): independent iff every pair of accesses is.
+ */
+export function independentFp(a: number, b: number): boolean {
+  if (a >= 0 && b >= 0) return independent(a, b);
+  if (a === UNKNOWN_FOOTPRINT || b === UNKNOWN_FOOTPRINT) return false;
+  const la = a <= FIRST_MULTI_FOOTPRINT ? multiAccesses(a) : undefined;
+  const lb = b <= FIRST_MULTI_FOOTPRINT ? multiAccesses(b) : undefined;
+  if ((a < 0 && la === undefined) || (b < 0 && lb === undefined)) return false;
+  const na = la === undefined ? 1 : la.length;
+  const nb = lb === undefined ? 1 : lb.length;
+  for (let i = 0; i < na; i++) {
+    const x = la === undefined ? a : la[i]!;
+    for (let j = 0; j < nb; j++) if (!independent(x, lb === undefined ? b : lb[j]!)) return false;
+  }
+  return true;
 }

@@ -17,6 +17,8 @@ import { runSchedule } from './trace-run.ts';
 
 export interface ShrinkOptions {
   readonly maxSteps: number;
+  /** Re-run candidates under the footprint audit (a `footprint-audit` failure needs it). */
+  readonly audit?: boolean;
   /** Re-executions allowed (default 500). */
   readonly maxRuns?: number;
   /** Time allowed in ms (default 2000). */
@@ -61,7 +63,12 @@ export function shrinkSchedule(
   const attempt = (choices: number[]): boolean => {
     if (runs >= maxRuns || performance.now() > deadline) return false;
     runs++;
-    const r = runSchedule(def, variant, choices, { trace: false, maxSteps: opts.maxSteps, exec });
+    const r = runSchedule(def, variant, choices, {
+      trace: false,
+      maxSteps: opts.maxSteps,
+      exec,
+      audit: opts.audit ?? false,
+    });
     if (r.status !== EXEC_VIOLATION || r.property !== property) return false;
     const c: Cand = {
       choices: r.choices,

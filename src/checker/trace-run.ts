@@ -1,6 +1,7 @@
 /** Runs one schedule, optionally traced, and builds the trace document (shared by check, replay, shrink). */
 import { TRACE_VERSION, type Trace, type TraceSetup } from '../trace/schema.ts';
 import { TraceSink } from '../trace/sink.ts';
+import { FootprintAudit } from './audit.ts';
 import { Executor } from './engine.ts';
 import type { ModelDef, ModelInstance } from './model.ts';
 import { ReplayScheduler } from './replay.ts';
@@ -26,12 +27,15 @@ export function runSchedule(
   def: ModelDef,
   variant: string,
   choices: ArrayLike<number>,
-  opts: { trace: boolean; maxSteps: number; exec?: Executor },
+  opts: { trace: boolean; maxSteps: number; exec?: Executor; audit?: boolean },
 ): ScheduleRun {
   const exec = opts.exec ?? new Executor();
   const sched = new ReplayScheduler(choices);
-  const inst = def.create(variant, { trace: opts.trace });
+  const audit = opts.audit === true ? new FootprintAudit() : null;
+  const inst = def.create(variant, audit === null ? { trace: opts.trace } : { trace: opts.trace, audit });
+  exec.audit = audit;
   const status = exec.run(inst, sched, opts.maxSteps, null);
+  exec.audit = null;
   sched.end(status);
   const out: ScheduleRun = {
     status,

@@ -1,5 +1,5 @@
 /**
- * `dirtyscope check <model> [--variant V] [--strategy dfs|random|pct] [--max-executions N]
+ * `dirtyscope check <model> [--variant V] [--strategy dfs|source-dpor|optimal-dpor|random|pct] [--max-executions N]
  * [--time S] [--seed N] [--preemption-bound K] [--max-steps N] [--pct-depth D] [--no-reduction]
  * [--no-shrink] [--trace FILE] [--json]`
  *
@@ -166,7 +166,7 @@ export function register(program: Command): void {
     .command('check <model>')
     .description('explore the interleavings of a model variant and check its properties')
     .option('--variant <name>', 'variant to check (default: mainline)')
-    .option('--strategy <name>', 'dfs (exhaustive), random or pct', 'dfs')
+    .option('--strategy <name>', 'dfs, source-dpor or optimal-dpor (exhaustive), random or pct', 'dfs')
     .option('--max-executions <n>', 'execution budget (default: dfs 1000000, random/pct 10000)')
     .option('--time <seconds>', 'wall-clock budget')
     .option('--seed <n>', 'seed for random and pct (default 1)')
