@@ -26,6 +26,33 @@ interface SlotInfo {
   d: LabDev;
   off: number;
   n: number;
+  /** Pages of the slot that were munmapped: never touched again (see below). */
+  gone: boolean[];
+}
+
+/**
+ * Which address mmap picks is not compared (the model has its own layout), and the kernel reuses
+ * a munmapped range for the next mmap; so the generator never touches an unmapped page again,
+ * and ranges (mprotect, madvise, munmap) stay inside one run of still-mapped pages. A refusal is
+ * predicted (MAP_PRIVATE, PROT_WRITE from a read-only fd, beyond the device) so that the slot the
+ * agent keeps is the one the generator aims at.
+ */
+function livePage(g: Prng, s: SlotInfo): number {
+  const ok: number[] = [];
+  for (let i = 0; i < s.n; i++) if (s.gone[i] !== true) ok.push(i);
+  return ok.length === 0 ? -1 : ok[g.below(ok.length)]!;
+}
+
+function liveRange(g: Prng, s: SlotInfo, whole: boolean): { off: number; n: number } | null {
+  const at = livePage(g, s);
+  if (at < 0) return null;
+  let lo = at;
+  let hi = at + 1;
+  while (lo > 0 && s.gone[lo - 1] !== true) lo--;
+  while (hi < s.n && s.gone[hi] !== true) hi++;
+  if (whole) return { off: lo, n: hi - lo };
+  const off = lo + g.below(at - lo + 1);
+  return { off, n: 1 + g.below(hi - off) };
 }
 
 /** Seed of sequence `i` of a run with seed `seed` (independent streams, stable across runs). */
@@ -99,27 +126,24 @@ export function genSequence(seed: number, o: GenOptions): LabOp[] {
       let prot = PROTS[g.below(PROTS.length)]!;
       if (fd === 'ro' && share === 's' && g.below(4) !== 0) prot = g.below(2) === 0 ? 'r' : 'none';
       ops.push({ op: 'mmap', p, m, d, off, n, share, prot, fd });
-      slots.set(m, { d, off, n }); // may have been refused: later ops on it fail alike on both sides
+      const refused = share === 'p' || (fd === 'ro' && prot === 'rw') || off + n > LAB_NPAGES;
+      if (!refused) slots.set(m, { d, off, n, gone: [] });
       lastMap = { d, off, n };
       continue;
     }
     const t = mapped();
-    if (r < 34 && t !== null) {
-      ops.push({
-        op: 'store',
-        p: t.p,
-        m: t.m,
-        page: g.below(t.s.n + (g.below(30) === 0 ? 1 : 0)),
-        v: 1 + g.below(255),
-      });
+    const page = t === null ? -1 : livePage(g, t.s);
+    if (r < 34 && t !== null && page >= 0) {
+      // one store in 30 aims one page past the slot: the agent refuses it (msg=range)
+      ops.push({ op: 'store', p: t.p, m: t.m, page: g.below(30) === 0 ? t.s.n : page, v: 1 + g.below(255) });
       continue;
     }
-    if (r < 42 && t !== null) {
-      ops.push({ op: 'load', p: t.p, m: t.m, page: g.below(t.s.n) });
+    if (r < 42 && t !== null && page >= 0) {
+      ops.push({ op: 'load', p: t.p, m: t.m, page });
       continue;
     }
-    if (r < 50 && t !== null) {
-      ops.push({ op: 'pte', p: t.p, m: t.m, page: g.below(t.s.n) });
+    if (r < 50 && t !== null && page >= 0) {
+      ops.push({ op: 'pte', p: t.p, m: t.m, page });
       continue;
     }
     if (r < 57) {
@@ -157,15 +181,14 @@ export function genSequence(seed: number, o: GenOptions): LabOp[] {
       continue;
     }
     if (r < 91 && t !== null) {
-      const whole = g.below(3) === 0;
-      const off = whole ? 0 : g.below(t.s.n);
-      const n = whole ? t.s.n : 1 + g.below(t.s.n - off);
+      const rg = liveRange(g, t.s, g.below(3) === 0);
+      if (rg === null) continue;
+      const { off, n } = rg;
       const k = r < 83 ? 'munmap' : r < 87 ? 'mprotect' : 'madvise';
       if (k === 'mprotect')
         ops.push({ op: 'mprotect', p: t.p, m: t.m, off, n, prot: PROTS[g.below(PROTS.length)]! });
-      else {
-        ops.push({ op: k, p: t.p, m: t.m, off, n }); // the agent keeps the slot after munmap
-      }
+      else ops.push({ op: k, p: t.p, m: t.m, off, n }); // the agent keeps the slot after munmap
+      if (k === 'munmap') for (let i = off; i < off + n; i++) t.s.gone[i] = true;
       continue;
     }
     if (r < 95 && live.size > 1) {

@@ -328,12 +328,16 @@ export class ModelLab {
     const k = this.k;
     const d = this.dev[dn];
     if (first < 0 || nr < 0 || first + nr > LAB_NPAGES) return { ret: -EINVAL, kv: {} };
-    if (nr > 0) runToCompletion(this.helpers.wpSharedMappingRange(k, d.file, first, nr));
+    // consume: one range-wide wp, then take every set bit. fix (the driver-side fix of the
+    // mkwrite window): wp page by page and take a bit only if that page had a writable PTE
+    // (lab/PROTOCOL.md; a range-wide wp first would leave every per-page wp returning 0).
+    if (nr > 0 && mode === 'consume')
+      runToCompletion(this.helpers.wpSharedMappingRange(k, d.file, first, nr));
     const got: number[] = [];
     for (let i = first; i < first + nr; i++) {
-      if (!testBit(d.mbits, i)) continue;
-      if (mode === 'fix' && runToCompletion(this.helpers.wpSharedMappingRange(k, d.file, i, 1)) === 0)
-        continue;
+      const changed =
+        mode === 'fix' ? runToCompletion(this.helpers.wpSharedMappingRange(k, d.file, i, 1)) : 1;
+      if (!testBit(d.mbits, i) || changed === 0) continue;
       clearBit(d.mbits, i);
       k.mem.copyPage(d.shadow + i, d.base + i);
       got.push(i);

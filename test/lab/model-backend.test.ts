@@ -132,12 +132,12 @@ describe('lab model backend', () => {
     expect(r[6]!.ret).toBe(0);
   });
 
-  it('scan fix keeps a bit whose page has no writable PTE (a fault still in flight, or zapped)', () => {
+  it('scan fix keeps a bit whose page has no writable PTE (a fault still in flight, or unmapped)', () => {
     const r = run([
       { op: 'spawn', p: 0 },
       shared(0, 0),
       { op: 'store', p: 0, m: 0, page: 1, v: 7 },
-      { op: 'madvise', p: 0, m: 0, off: 0, n: 4 },
+      { op: 'munmap', p: 0, m: 0, off: 1, n: 1 },
       { op: 'scan', d: 'pfn', first: 0, nr: 4, mode: 'fix' },
       { op: 'bits', d: 'pfn', clear: false },
     ]);
