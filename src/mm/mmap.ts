@@ -299,10 +299,13 @@ export function* doMprotect(
     let f = vma.flags & ~(VM_READ | VM_WRITE);
     if ((prot & PROT_READ) !== 0) f |= VM_READ;
     if ((prot & PROT_WRITE) !== 0) f |= VM_WRITE;
+    at = vma.end;
+    // mprotect_fixup does nothing when the flags do not change: no change_protection, so a
+    // read-only dirty PTE is not upgraded by mprotect(RW) of an RW VMA (found by lab diff, 6.1).
+    if (f === vma.flags) continue;
     vma.flags = f;
     vmaSetPageProt(vma);
     yield* changeProtection(k, vma);
-    at = vma.end;
   }
   if (err === 0 && at < end) err = -ENOMEM;
   mm.mmapLock.upWrite();

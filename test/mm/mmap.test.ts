@@ -271,6 +271,23 @@ describe('munmap, madvise(DONTNEED), zap', () => {
     expect(last.flags & VM_WRITE).toBe(VM_WRITE); // after the hole: untouched
   });
 
+  it('mprotect to the protection a VMA already has changes no PTE (mprotect_fixup returns early)', () => {
+    const k = kernel(1);
+    k.setCurrent(new KTask('t0', 0));
+    const d = pfnDriver(k, 4);
+    const mm = mmCreate(k, 'A');
+    switchMm(k, 0, mm);
+    const v = mapFile(k, mm, d.file, { pages: 4 });
+    const cpu = k.cpus[0]!;
+    expect(storeFast(k, cpu, mm, v.start, 1)).toBe(0);
+    const [lo, hi] = pte(k, mm, v.start);
+    // write-protect it as a MKWRITE scan does (RW cleared, D kept)
+    const i = ptep(k, mm, v.start);
+    k.mem.ptLo[i] = lo! & ~PTE_RW;
+    expect(runToCompletion(doMprotect(k, mm, v.start, 4 * PAGE, PROT_READ | PROT_WRITE))).toBe(0);
+    expect(pte(k, mm, v.start)).toEqual([lo! & ~PTE_RW, hi]);
+  });
+
   it('madvise(MADV_DONTNEED) over a hole returns -ENOMEM but still zaps the mapped part', () => {
     const { k, file, mm } = setup();
     const va = mapFile(k, mm, file, { pages: 4 });
