@@ -31,7 +31,9 @@ import {
   VM_MAYWRITE,
   VM_MIXEDMAP,
   VM_PFNMAP,
+  VM_READ,
   VM_SHARED,
+  VM_WRITE,
   type Vma,
   type VmFault,
   type VmOps,
@@ -441,9 +443,17 @@ export class ModelLab {
         const i = entryIndexAt(k.mem, w.mm.root, vpn, LEVEL_PTE, k.levels, false);
         if (i < 0 || (k.mem.ptLo[i] === 0 && k.mem.ptHi[i] === 0)) r = { ret: 0, kv: { pte: 'none' } };
         else {
-          const lo = k.mem.ptLo[i]! >>> 0;
-          const hi = k.mem.ptHi[i]! >>> 0;
-          r = { ret: 0, kv: { pte: hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0') } };
+          let v = (BigInt(k.mem.ptHi[i]! >>> 0) << 32n) | BigInt(k.mem.ptLo[i]! >>> 0);
+          const vma = w.mm.findVma(slot + op.page * 4096);
+          if (vma !== null && (vma.flags & (VM_READ | VM_WRITE)) === 0 && (v & 1n) === 1n) {
+            // MODEL DEVIATION, rendered here: the model keeps a PROT_NONE mapping's PTEs present
+            // (no USER, no RW); x86 Linux stores PAGE_NONE: PRESENT, USER and RW clear, PROTNONE
+            // set and the PFN inverted (L1TF). Either way every access faults and the VMA check
+            // refuses it; the lab compares the kernel's encoding.
+            const pfnMask = ((1n << 40n) - 1n) << 12n;
+            v = (v & ~pfnMask & ~0x7n) | 0x100n | (~v & pfnMask);
+          }
+          r = { ret: 0, kv: { pte: v.toString(16).padStart(16, '0') } };
         }
         break;
       }

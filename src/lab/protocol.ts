@@ -140,6 +140,8 @@ export const PTE_BIT_NAMES: Readonly<Record<string, number>> = {
   user: 2,
   accessed: 5,
   dirty: 6,
+  // x86 PROTNONE (the global bit's position, only in non-present PTEs): a PROT_NONE mapping
+  protnone: 8,
   special: 9,
   // x86 SavedDirty (software bit 58): Linux 7.2 moves D here when it write-protects a PTE.
   savedDirty: 58,
@@ -152,7 +154,10 @@ export function decodePte(hex: string): { bits: string[]; pfn: number } | null {
   const bits: string[] = [];
   for (const [name, bit] of Object.entries(PTE_BIT_NAMES))
     if (((v >> BigInt(bit)) & 1n) === 1n) bits.push(name);
-  const pfn = Number((v >> 12n) & ((1n << 40n) - 1n));
+  // L1TF mitigation: a non-present, non-zero PTE holds its PFN inverted (x86 protnone_mask).
+  const raw = (v >> 12n) & ((1n << 40n) - 1n);
+  const inverted = (v & 1n) === 0n && v !== 0n;
+  const pfn = Number(inverted ? ~raw & ((1n << 40n) - 1n) : raw);
   return { bits, pfn };
 }
 

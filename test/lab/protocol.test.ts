@@ -45,6 +45,12 @@ describe('lab wire format (lab/PROTOCOL.md)', () => {
     const d = decodePte(v.toString(16).padStart(16, '0'));
     expect(d).toEqual({ bits: ['present', 'rw', 'user', 'accessed', 'dirty', 'special'], pfn: 0x1234 });
     expect(decodePte('none')).toBeNull();
+    // PROT_NONE on x86: present clear, PROTNONE (bit 8) set, PFN stored inverted (L1TF)
+    const inv = (~0x1234n & ((1n << 40n) - 1n)) << 12n;
+    expect(decodePte((inv | 0x120n).toString(16).padStart(16, '0'))).toEqual({
+      bits: ['accessed', 'protnone'],
+      pfn: 0x1234,
+    });
   });
 
   it('parses the READY line', () => {
