@@ -280,29 +280,31 @@ export function* doMprotect(
   if (start % 4096 !== 0 || length <= 0) return -EINVAL;
   const end = start + Math.ceil(length / 4096) * 4096;
   yield* mm.mmapLock.downWrite();
-  const vmas = yield* vmasInRange(mm, start, end);
   // As do_mprotect_pkey: VMAs in address order; a hole (at the start or between VMAs) ends the
   // walk with -ENOMEM and a VMA that may not get the new protection ends it with -EACCES, after
-  // the VMAs before it were changed (found by lab diff on Linux 6.1: the model returned 0 over a
-  // hole and checked EACCES for every VMA before changing any).
+  // the VMAs before it were changed; a VMA whose flags do not change is neither split nor
+  // touched (mprotect_fixup returns early). Found by lab diff on Linux 6.1: the model returned 0
+  // over a hole, checked EACCES for every VMA first, and split and re-protected unchanged VMAs.
+  const vmas = mm.vmas.filter((v) => v.start < end && v.end > start).sort((x, y) => x.start - y.start);
   let err = 0;
   let at = start;
-  for (const vma of vmas) {
-    if (vma.start !== at) {
+  for (const v0 of vmas) {
+    if (v0.start > at) {
       err = -ENOMEM;
       break;
     }
-    if ((prot & PROT_WRITE) !== 0 && (vma.flags & VM_MAYWRITE) === 0) {
+    if ((prot & PROT_WRITE) !== 0 && (v0.flags & VM_MAYWRITE) === 0) {
       err = -EACCES;
       break;
     }
-    let f = vma.flags & ~(VM_READ | VM_WRITE);
+    let f = v0.flags & ~(VM_READ | VM_WRITE);
     if ((prot & PROT_READ) !== 0) f |= VM_READ;
     if ((prot & PROT_WRITE) !== 0) f |= VM_WRITE;
-    at = vma.end;
-    // mprotect_fixup does nothing when the flags do not change: no change_protection, so a
-    // read-only dirty PTE is not upgraded by mprotect(RW) of an RW VMA (found by lab diff, 6.1).
-    if (f === vma.flags) continue;
+    at = Math.min(v0.end, end);
+    if (f === v0.flags) continue;
+    let vma = v0;
+    if (vma.start < start) vma = yield* splitVma(vma, start);
+    if (vma.end > end) yield* splitVma(vma, end);
     vma.flags = f;
     vmaSetPageProt(vma);
     yield* changeProtection(k, vma);

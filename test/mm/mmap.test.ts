@@ -286,6 +286,9 @@ describe('munmap, madvise(DONTNEED), zap', () => {
     k.mem.ptLo[i] = lo! & ~PTE_RW;
     expect(runToCompletion(doMprotect(k, mm, v.start, 4 * PAGE, PROT_READ | PROT_WRITE))).toBe(0);
     expect(pte(k, mm, v.start)).toEqual([lo! & ~PTE_RW, hi]);
+    // nor is a VMA split for it: the i_mmap order the helpers walk stays as it was
+    expect(runToCompletion(doMprotect(k, mm, v.start + PAGE, PAGE, PROT_READ | PROT_WRITE))).toBe(0);
+    expect(mm.vmas).toHaveLength(1);
   });
 
   it('madvise(MADV_DONTNEED) over a hole returns -ENOMEM but still zaps the mapped part', () => {
