@@ -15,6 +15,7 @@ import { MODELS } from '../models/catalogue.ts';
 import { TraceFormatError, writeTraceFileAtomic } from '../trace/io.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatCheck, formatProgress } from './format/check.ts';
+import { cliIo, err, setExitCode, out as writeOut } from './io.ts';
 
 export interface CheckArgs {
   variant?: string;
@@ -146,17 +147,17 @@ function optional<K extends string>(key: K, v: number | undefined): { [P in K]?:
 
 /** A progress writer for stderr when it is a TTY (overwrites one line), else undefined. */
 export function ttyProgress(): { io: CommandIo; done: () => void } {
-  if (process.stderr.isTTY !== true) return { io: {}, done: () => undefined };
+  if (!cliIo().stderrIsTTY) return { io: {}, done: () => undefined };
   let shown = false;
   return {
     io: {
       progress: (line) => {
         shown = true;
-        process.stderr.write(`\r${line}\x1b[K`);
+        err(`\r${line}\x1b[K`);
       },
     },
     done: () => {
-      if (shown) process.stderr.write('\r\x1b[K');
+      if (shown) err('\r\x1b[K');
     },
   };
 }
@@ -183,8 +184,8 @@ export function register(program: Command): void {
       try {
         const out = await runCheckCommand(MODELS, model, args, p.io);
         p.done();
-        process.stdout.write(out.stdout);
-        process.exitCode = out.exitCode;
+        writeOut(out.stdout);
+        setExitCode(out.exitCode);
       } finally {
         p.done();
       }

@@ -16,6 +16,7 @@ import { modelBenchSide } from '../linux/model-bench.ts';
 import { type ProbeResult, probeKernel, skipReason } from '../linux/probe.ts';
 import { EXIT_SKIP, SkipError, UsageError } from './errors.ts';
 import { formatKernelBench, formatProbe } from './format/kernel.ts';
+import { err, setExitCode, out as writeOut } from './io.ts';
 
 /** The `kernel` command group on `program` (created on first use). */
 export function kernelCommand(program: Command): Command {
@@ -33,10 +34,10 @@ export function kernelCommand(program: Command): Command {
 export function skipOut(probe: ProbeResult, json: boolean): void {
   if (probe.ok) return;
   if (json) {
-    process.stdout.write(
+    writeOut(
       `${JSON.stringify({ skip: true, stage: probe.stage, reason: probe.reason, facts: probe.facts })}\n`,
     );
-    process.exitCode = EXIT_SKIP;
+    setExitCode(EXIT_SKIP);
     return;
   }
   throw new SkipError(skipReason(probe)!);
@@ -64,7 +65,7 @@ export function register(program: Command): void {
     .action((opts: { json?: boolean }) => {
       const r = probeKernel();
       if (!r.ok) return skipOut(r, opts.json ?? false);
-      process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : formatProbe(r));
+      writeOut(opts.json ? `${JSON.stringify(r)}\n` : formatProbe(r));
     });
 
   kernel
@@ -83,7 +84,7 @@ export function register(program: Command): void {
         quick: opts.quick ?? false,
         model: modelBenchSide(),
         ...(sizes ? { sizes } : {}),
-        ...(opts.json ? {} : { onProgress: (l: string) => process.stderr.write(`  ${l}\n`) }),
+        ...(opts.json ? {} : { onProgress: (l: string) => err(`  ${l}\n`) }),
       });
       const outFile = opts.out === false ? null : opts.out;
       if (outFile !== null) {
@@ -99,7 +100,7 @@ export function register(program: Command): void {
           throw new UsageError(`--out ${outFile}: cannot write (${(e as NodeJS.ErrnoException).code ?? e})`);
         }
       }
-      process.stdout.write(
+      writeOut(
         opts.json ? `${JSON.stringify({ ...result, out: outFile })}\n` : formatKernelBench(result, outFile),
       );
     });

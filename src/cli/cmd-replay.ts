@@ -14,6 +14,7 @@ import { TraceFormatError, writeTraceFileAtomic } from '../trace/io.ts';
 import { type CommandOutput, findModel, parseCount, pickVariant } from './cmd-check.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatReplay } from './format/check.ts';
+import { setExitCode, out as writeOut } from './io.ts';
 
 export interface ReplayArgs {
   variant?: string;
@@ -66,7 +67,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON document')
     .action(async (model: string, args: ReplayArgs) => {
       const out = await runReplayCommand(MODELS, model, args);
-      process.stdout.write(out.stdout);
-      process.exitCode = out.exitCode;
+      writeOut(out.stdout);
+      setExitCode(out.exitCode);
     });
 }

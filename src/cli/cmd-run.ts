@@ -18,6 +18,7 @@ import { WorkloadInputError } from '../workload/errors.ts';
 import { RUN_METHODS, type RunMethod, type RunOptions, type RunResult, runNamed } from '../workload/run.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatRun } from './format/run.ts';
+import { cliIo, setExitCode, out as writeOut } from './io.ts';
 
 export interface RunArgs {
   method?: string;
@@ -86,7 +87,7 @@ export async function runRunCommand(
 
 /** A cli-progress bar on stderr (TTY only), one per method run. */
 export function progressBar(): { update: RunOptions['onProgress']; stop: () => void } | null {
-  if (!process.stderr.isTTY) return null;
+  if (!cliIo().stderrIsTTY) return null;
   let bar: SingleBar | null = null;
   let cur = '';
   return {
@@ -96,7 +97,7 @@ export function progressBar(): { update: RunOptions['onProgress']; stop: () => v
         bar?.stop();
         cur = method;
         bar = new SingleBar({
-          stream: process.stderr,
+          stream: cliIo().stderrStream ?? process.stderr,
           format: `${method.padEnd(11)} [{bar}] {percentage}% | {value}/{total} stores`,
           hideCursor: true,
           clearOnComplete: true,
@@ -135,8 +136,8 @@ export function register(program: Command): void {
       try {
         const out = await runRunCommand(scenario, a, bar?.update);
         bar?.stop();
-        process.stdout.write(out.stdout);
-        process.exitCode = out.exitCode;
+        writeOut(out.stdout);
+        setExitCode(out.exitCode);
       } finally {
         bar?.stop();
       }

@@ -15,6 +15,7 @@ import type { Command } from 'commander';
 import { TRACE_VERSION } from '../trace/schema.ts';
 import { UsageError } from './errors.ts';
 import { formatServeStarted, type ServeStarted } from './format/serve.ts';
+import { out as writeOut } from './io.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const WEB_ROOT = join(REPO, 'web');
@@ -207,7 +208,7 @@ export function register(program: Command): void {
           traces: s.traces,
           built: s.built,
         };
-        process.stdout.write(o.json ? `${JSON.stringify(info)}\n` : formatServeStarted(info));
+        writeOut(o.json ? `${JSON.stringify(info)}\n` : formatServeStarted(info));
         const stop = () => void s.close().then(() => process.exit(0));
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);

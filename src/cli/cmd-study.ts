@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { type CrossoverStudy, crossoverStudy, crossoverSvg } from '../workload/study.ts';
 import { EXIT_OK, UsageError } from './errors.ts';
 import { formatStudy } from './format/run.ts';
+import { cliIo, setExitCode, out as writeOut } from './io.ts';
 
 export const STUDIES = ['crossover'] as const;
 
@@ -49,11 +50,11 @@ export function register(program: Command): void {
     .option('--json', 'print the study as one JSON document')
     .action((name: string, a: { json?: boolean; out?: string; quick?: boolean }) => {
       let bar: SingleBar | null = null;
-      const progress = process.stderr.isTTY
+      const progress = cliIo().stderrIsTTY
         ? (done: number, total: number) => {
             if (bar === null) {
               bar = new SingleBar({
-                stream: process.stderr,
+                stream: cliIo().stderrStream ?? process.stderr,
                 format: 'study [{bar}] {value}/{total} runs',
                 clearOnComplete: true,
               });
@@ -65,8 +66,8 @@ export function register(program: Command): void {
       try {
         const out = runStudyCommand(name, a, progress);
         (bar as SingleBar | null)?.stop();
-        process.stdout.write(out.stdout);
-        process.exitCode = out.exitCode;
+        writeOut(out.stdout);
+        setExitCode(out.exitCode);
       } finally {
         (bar as SingleBar | null)?.stop();
       }

@@ -1,3 +1,4 @@
+import { CpuMask } from '../hw/cpumask.ts';
 import type { KGen } from '../checker/task.ts';
 import type { AddressSpace } from './address-space.ts';
 import type { Kernel } from './kernel.ts';
@@ -134,8 +135,8 @@ export class MmStruct {
   readonly vmas: Vma[] = [];
   /** tlb_flush_pending. */
   tlbFlushPending = 0;
-  /** mm_cpumask: bit i set once CPU i ran this mm (never cleared in this model, as x86 lazily keeps it). */
-  cpumask = 0;
+  /** mm_cpumask: CPU i is in it once CPU i ran this mm (never cleared in this model, as x86 lazily keeps it). */
+  readonly cpumask = new CpuMask();
   /** Notifier subscriptions on this mm. */
   readonly notifiers: import('./mmu-notifier.ts').MmuNotifierSubscription[] = [];
   /** invalidate_range_start calls without their end yet. */
