@@ -3,7 +3,7 @@
  * x access pattern, report the cheaper tracking method per cell and the regret of vmwgfx's
  * switching heuristic, and write DIR/crossover.svg (and DIR/crossover.json).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
@@ -11,8 +11,11 @@ import { type CrossoverStudy, crossoverStudy, crossoverSvg } from '../workload/s
 import { EXIT_OK, UsageError } from './errors.ts';
 import { formatStudy } from './format/run.ts';
 import { cliIo, setExitCode, out as writeOut } from './io.ts';
+import { checkOutputDir, writeFileAtomic } from './outputs.ts';
 
 export const STUDIES = ['crossover'] as const;
+/** The files `--out DIR` receives. */
+export const STUDY_FILES = ['crossover.svg', 'crossover.json'] as const;
 
 export function runStudyCommand(
   name: string,
@@ -20,6 +23,7 @@ export function runStudyCommand(
   progress?: (done: number, total: number) => void,
 ): { stdout: string; exitCode: number; study: CrossoverStudy } {
   if (name !== 'crossover') throw new UsageError(`unknown study '${name}' (studies: ${STUDIES.join(', ')})`);
+  if (a.out !== undefined) checkOutputDir(a.out, '--out', STUDY_FILES);
   const st = crossoverStudy(
     progress === undefined ? { quick: a.quick === true } : { quick: a.quick === true, onProgress: progress },
   );
@@ -27,14 +31,14 @@ export function runStudyCommand(
   if (a.out !== undefined) {
     try {
       mkdirSync(a.out, { recursive: true });
-      plot = join(a.out, 'crossover.svg');
-      writeFileSync(plot, crossoverSvg(st));
-      writeFileSync(join(a.out, 'crossover.json'), `${JSON.stringify(st, null, 1)}\n`);
     } catch (e) {
       throw new UsageError(
-        `--out ${a.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+        `--out ${a.out}: cannot create (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
       );
     }
+    plot = join(a.out, 'crossover.svg');
+    writeFileAtomic(plot, crossoverSvg(st), '--out');
+    writeFileAtomic(join(a.out, 'crossover.json'), `${JSON.stringify(st, null, 1)}\n`, '--out');
   }
   const stdout = a.json === true ? `${JSON.stringify(st)}\n` : formatStudy(st, plot);
   return { stdout, exitCode: EXIT_OK, study: st };

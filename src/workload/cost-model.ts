@@ -5,10 +5,10 @@
  * lists each with its source) and can be overridden by a partial object, a scenario's `costs`, or
  * a JSON file such as docs/kernel-costs.json written by the real-kernel backend.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { CounterSnapshot } from '../hw/counters.ts';
 import { WorkloadInputError } from './errors.ts';
+import { readInputFile } from './files.ts';
 
 /** Prices, all in nanoseconds per event (copyNsPerByte per byte). */
 export interface CostParams {
@@ -158,9 +158,9 @@ export function resolveCosts(overrides?: unknown): CostParams {
 export function loadCostFile(path: string): { costs: Partial<CostParams>; measuredOn?: string } {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInputFile(path, 'cost file', 1024 * 1024);
   } catch (e) {
-    throw new CostParamsError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new CostParamsError(e instanceof Error ? e.message.replace(/^cost file /, '') : String(e));
   }
   let json: unknown;
   try {

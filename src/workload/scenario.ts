@@ -7,11 +7,11 @@
  * Page space: the workload addresses the buffers laid end to end in file order; `bufferBases`
  * maps a workload page back to (buffer, page inside it).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { costParamsSchema, firstIssue } from './cost-model.ts';
 import { WorkloadInputError } from './errors.ts';
+import { readInputFile } from './files.ts';
 import {
   type BasicPatternParams,
   createGenerator,
@@ -315,21 +315,26 @@ export const BUILTIN_SCENARIOS: Readonly<Record<string, Scenario>> = Object.free
   'sparse-large': SPARSE_LARGE,
 });
 
+/** Most bytes of a scenario file (a real one is a few hundred). */
+export const MAX_SCENARIO_BYTES = 4 * 1024 * 1024;
+
+/** `name` is a built-in scenario's name (own keys only: `constructor` or `__proto__` is not). */
+export function isBuiltinScenario(name: string): boolean {
+  return Object.hasOwn(BUILTIN_SCENARIOS, name);
+}
+
 /**
  * A built-in by name, else a scenario file by path. Returns a fresh deep copy (callers may
  * mutate it, e.g. to apply command-line overrides).
  */
 export function loadScenario(nameOrPath: string): Scenario {
-  const builtin = BUILTIN_SCENARIOS[nameOrPath];
-  if (builtin !== undefined) return structuredClone(builtin);
+  if (isBuiltinScenario(nameOrPath)) return structuredClone(BUILTIN_SCENARIOS[nameOrPath]!);
   let text: string;
   try {
-    text = readFileSync(nameOrPath, 'utf8');
+    text = readInputFile(nameOrPath, 'scenario', MAX_SCENARIO_BYTES);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new ScenarioError(
-      `${nameOrPath}: cannot read (${code}); built-in scenarios: ${Object.keys(BUILTIN_SCENARIOS).join(', ')}`,
-    );
+    const msg = e instanceof Error ? e.message.replace(/^scenario /, '') : String(e);
+    throw new ScenarioError(`${msg}; built-in scenarios: ${Object.keys(BUILTIN_SCENARIOS).join(', ')}`);
   }
   return parseScenarioText(text, nameOrPath);
 }
@@ -372,7 +377,7 @@ export function scenarioGenerator(s: Scenario, seed = s.seed): OpGenerator {
 
 /** Directory a scenario's relative paths (a trace `file`) resolve against: the file's, or cwd for a built-in. */
 export function scenarioBaseDir(nameOrPath: string): string {
-  return BUILTIN_SCENARIOS[nameOrPath] !== undefined ? process.cwd() : dirname(resolve(nameOrPath));
+  return isBuiltinScenario(nameOrPath) ? process.cwd() : dirname(resolve(nameOrPath));
 }
 
 /**
