@@ -21,10 +21,13 @@ export function checkRegularFile(path: string, what: string): void {
   try {
     st = statSync(path);
   } catch (e) {
-    throw new InputFileError(`${what} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InputFileError(
+      `${what} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   if (st.isDirectory()) throw new InputFileError(`${what} ${path}: is a directory, expected a file`);
-  if (!st.isFile()) throw new InputFileError(`${what} ${path}: not a regular file (a device, FIFO or socket)`);
+  if (!st.isFile())
+    throw new InputFileError(`${what} ${path}: not a regular file (a device, FIFO or socket)`);
 }
 
 /**
@@ -38,7 +41,9 @@ export function readInputFile(path: string, what: string, maxBytes = MAX_JSON_IN
     // O_NONBLOCK: should the path have been swapped for a FIFO since the check, open does not hang.
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new InputFileError(`${what} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InputFileError(
+      `${what} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   try {
     const st = fstatSync(fd);
@@ -57,7 +62,9 @@ export function readInputFile(path: string, what: string, maxBytes = MAX_JSON_IN
     return buf.toString('utf8', 0, n);
   } catch (e) {
     if (e instanceof InputFileError) throw e;
-    throw new InputFileError(`${what} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InputFileError(
+      `${what} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   } finally {
     closeSync(fd);
   }

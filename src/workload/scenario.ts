@@ -34,6 +34,17 @@ const intIn = (lo: number, hi: number, what = `an integer in [${lo}, ${hi}]`) =>
   return z.number({ error }).int({ error }).min(lo, { error }).max(hi, { error });
 };
 const posInt = intIn(1, Number.MAX_SAFE_INTEGER, 'a positive integer');
+
+/**
+ * Most stores one scenario may ask for: about 20 minutes of `run --method all` on a 2-core
+ * machine (about a million stores per second per method), far above any built-in (1M).
+ */
+export const MAX_STORES = 1_000_000_000;
+/** Most TLB entries per CPU (a real second-level TLB has 1.5k-3k). */
+export const MAX_TLB_ENTRIES = 65_536;
+/** Longest simulated deferred-I/O delay: a day, in ms. */
+export const MAX_DEFERRED_IO_DELAY_MS = 86_400_000;
+const storeCount = intIn(1, MAX_STORES);
 const nonNegInt = intIn(0, Number.MAX_SAFE_INTEGER, 'an integer >= 0');
 const fraction = (lo: 'open' | 'closed') => {
   const error = lo === 'open' ? 'expected a number in (0, 1]' : 'expected a number in [0, 1]';
@@ -76,7 +87,7 @@ const rectangles = {
 const basicShapes = [sparse, sequential, hotset, zipf, rectangles] as const;
 
 const stream = {
-  stores: posInt,
+  stores: storeCount,
   syncEvery: nonNegInt,
   cpuMode: z.enum(['roundRobin', 'random']).optional(),
   finalSync: z.boolean({ error: 'expected true or false' }).optional(),
@@ -84,12 +95,12 @@ const stream = {
 
 const phaseSchema = z.discriminatedUnion(
   'pattern',
-  basicShapes.map((s) => z.strictObject({ ...s, stores: posInt })) as unknown as [
-    z.ZodObject<typeof sparse & { stores: typeof posInt }, z.core.$strict>,
-    z.ZodObject<typeof sequential & { stores: typeof posInt }, z.core.$strict>,
-    z.ZodObject<typeof hotset & { stores: typeof posInt }, z.core.$strict>,
-    z.ZodObject<typeof zipf & { stores: typeof posInt }, z.core.$strict>,
-    z.ZodObject<typeof rectangles & { stores: typeof posInt }, z.core.$strict>,
+  basicShapes.map((s) => z.strictObject({ ...s, stores: storeCount })) as unknown as [
+    z.ZodObject<typeof sparse & { stores: typeof storeCount }, z.core.$strict>,
+    z.ZodObject<typeof sequential & { stores: typeof storeCount }, z.core.$strict>,
+    z.ZodObject<typeof hotset & { stores: typeof storeCount }, z.core.$strict>,
+    z.ZodObject<typeof zipf & { stores: typeof storeCount }, z.core.$strict>,
+    z.ZodObject<typeof rectangles & { stores: typeof storeCount }, z.core.$strict>,
   ],
 );
 
@@ -109,7 +120,7 @@ export const scenarioSchema = z.strictObject({
   name: nonEmpty,
   description: z.string({ error: 'expected a string' }).optional(),
   seed: intIn(0, 0xffffffff),
-  machine: z.strictObject({ cpus: intIn(1, MAX_CPUS), tlbEntries: posInt.optional() }),
+  machine: z.strictObject({ cpus: intIn(1, MAX_CPUS), tlbEntries: intIn(1, MAX_TLB_ENTRIES).optional() }),
   buffers: z
     .array(
       z.strictObject({
@@ -124,8 +135,9 @@ export const scenarioSchema = z.strictObject({
   consumer: z.enum(['gpu', 'display']),
   /** Simulated delay of the deferred-I/O work (display consumer), in ms. Default 1000. */
   deferredIoDelayMs: z
-    .number({ error: 'expected a number >= 0' })
-    .min(0, { error: 'expected a number >= 0' })
+    .number({ error: `expected a number in [0, ${MAX_DEFERRED_IO_DELAY_MS}]` })
+    .min(0, { error: `expected a number in [0, ${MAX_DEFERRED_IO_DELAY_MS}]` })
+    .max(MAX_DEFERRED_IO_DELAY_MS, { error: `expected a number in [0, ${MAX_DEFERRED_IO_DELAY_MS}]` })
     .optional(),
   costs: costParamsSchema.optional(),
 });
@@ -187,6 +199,8 @@ function checkSemantics(s: Scenario, where: string): void {
   if (pages > 0xffffffff) fail(`${where}.buffers`, 'expected at most 2^32-1 pages in total');
   const w = s.workload;
   if (w.pattern === 'trace') return;
+  if (w.pattern === 'phases' && w.phases.reduce((a, p) => a + p.stores, 0) > MAX_STORES)
+    fail(`${where}.workload.phases`, `expected at most ${MAX_STORES} stores over all phases`);
   if (w.pattern === 'phases')
     for (const [i, p] of w.phases.entries()) checkPattern(p, pages, `${where}.workload.phases.${i}`);
   else checkPattern(w, pages, `${where}.workload`);

@@ -13,8 +13,8 @@
  * generators.
  */
 import { createReadStream } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import type { Readable, Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { WorkloadInputError } from './errors.ts';
 import { checkRegularFile } from './files.ts';
 import {
