@@ -46,7 +46,7 @@ export function runOptions(a: RunArgs): RunOptions {
     o.processes = oneOf('processes', a.processes, ['shared', 'per-cpu'] as const);
   if (a.resources !== undefined) {
     const n = Number(a.resources);
-    if (!Number.isInteger(n) || n < 1 || n > 4096)
+    if (!/^\d+$/.test(a.resources) || n < 1 || n > 4096)
       throw new UsageError(`--resources: expected an integer in [1, 4096], got '${a.resources}'`);
     o.resourcesPerBo = n;
   }

@@ -30,7 +30,12 @@ function program(): Command {
     .description('An executable, bit-accurate model of Linux shared-mapping dirty tracking')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => out(s), writeErr: (s) => err(s) });
+    .configureOutput({
+      writeOut: (s) => out(s),
+      writeErr: (s) => err(s),
+      // commander's own errors quote the user's words, which may hold line breaks: keep one line.
+      outputError: (s, write) => write(`${oneLine(s)}\n`),
+    });
 
   // Command registrations (one line each; keep sorted).
   registerCheck(p);
