@@ -99,10 +99,14 @@ export class CostParamsError extends WorkloadInputError {
   override name = 'CostParamsError';
 }
 
+/** Highest price of one event or page, in ns (1000 s): far above any real cost, below float trouble. */
+export const MAX_PRICE_NS = 1e12;
+const priceError = `expected a finite number in [0, ${MAX_PRICE_NS}]`;
 const price = z
-  .number({ error: 'expected a finite number >= 0' })
-  .finite()
-  .min(0, { error: 'expected a finite number >= 0' });
+  .number({ error: priceError })
+  .finite({ error: priceError })
+  .min(0, { error: priceError })
+  .max(MAX_PRICE_NS, { error: priceError });
 
 /** Partial cost parameters; unknown keys are rejected (a typo must not silently do nothing). */
 export const costParamsSchema = z.strictObject(

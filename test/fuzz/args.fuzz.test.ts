@@ -85,7 +85,14 @@ function cases(): string[][] {
   }
   // Numeric flags.
   for (const v of sample(badNumber, 20, SEED + 1)) {
-    for (const f of ['--max-executions', '--time', '--seed', '--preemption-bound', '--max-steps', '--pct-depth'])
+    for (const f of [
+      '--max-executions',
+      '--time',
+      '--seed',
+      '--preemption-bound',
+      '--max-steps',
+      '--pct-depth',
+    ])
       out.push(['check', model.name, '--strategy', 'pct', f, v]);
     out.push(['replay', model.name, '--schedule', 'v1:0', '--max-steps', v]);
     out.push(['run', 'coherent-gpu', '--resources', v]);
@@ -117,7 +124,13 @@ function cases(): string[][] {
     out.push(['kernel', 'bench', '--out', p]);
   }
   for (const p of ['/proc/version', '/dev/null', '', '/nonexistent-dir/sub/x'])
-    out.push(['study', 'crossover', '--quick', '--out', p === '/nonexistent-dir/sub/x' ? '/proc/version/x' : p]);
+    out.push([
+      'study',
+      'crossover',
+      '--quick',
+      '--out',
+      p === '/nonexistent-dir/sub/x' ? '/proc/version/x' : p,
+    ]);
   // Serve: bad host, spec, traces (all refused before listening).
   out.push(['serve', '--port', '0', '--host', '']);
   out.push(['serve', '--port', '0', '--host', '   ']);
@@ -127,7 +140,16 @@ function cases(): string[][] {
   out.push(['serve', '--port', '0', '/nonexistent.json']);
   out.push(['serve', '--port', '0', '/dev/zero']);
   // Unknown options and missing arguments.
-  for (const cmd of [['run'], ['check'], ['replay'], ['study'], ['list'], ['demo'], ['serve'], ['kernel', 'probe']])
+  for (const cmd of [
+    ['run'],
+    ['check'],
+    ['replay'],
+    ['study'],
+    ['list'],
+    ['demo'],
+    ['serve'],
+    ['kernel', 'probe'],
+  ])
     out.push([...cmd, '--no-such-option']);
   out.push(['replay', model.name]);
   out.push(['check']);

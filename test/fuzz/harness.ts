@@ -45,7 +45,10 @@ export function badInputProblem(r: CliRun): string | null {
 }
 
 /** Runs every argv, returns the failures as readable lines (empty = all clean). */
-export async function fuzzAll(cases: readonly string[][], maxMs = 20_000): Promise<{ failures: string[]; ran: number }> {
+export async function fuzzAll(
+  cases: readonly string[][],
+  maxMs = 20_000,
+): Promise<{ failures: string[]; ran: number }> {
   const failures: string[] = [];
   for (const argv of cases) {
     const r = await runCli(argv);
