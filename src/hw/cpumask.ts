@@ -53,7 +53,9 @@ export class CpuMask {
   /** The CPUs in the set, ascending. */
   toArray(): number[] {
     const out: number[] = [];
-    this.forEach((c) => out.push(c));
+    this.forEach((c) => {
+      out.push(c);
+    });
     return out;
   }
 }

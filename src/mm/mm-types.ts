@@ -1,5 +1,5 @@
-import { CpuMask } from '../hw/cpumask.ts';
 import type { KGen } from '../checker/task.ts';
+import { CpuMask } from '../hw/cpumask.ts';
 import type { AddressSpace } from './address-space.ts';
 import type { Kernel } from './kernel.ts';
 import type { Rwsem } from './locks.ts';

@@ -13,7 +13,7 @@ const SEED = 14;
 const sample = <T>(arb: fc.Arbitrary<T>, n: number, seed = SEED): T[] => fc.sample(arb, { seed, numRuns: n });
 
 /** Names that break lookups through plain objects. */
-export const PROTO_NAMES = [
+const PROTO_NAMES = [
   'constructor',
   '__proto__',
   'toString',

@@ -55,7 +55,7 @@ function badFor(v: Json): fc.Arbitrary<Json> {
 /** Every path (list of keys) in a JSON value, for mutation. */
 function paths(v: Json, at: (string | number)[] = []): (string | number)[][] {
   const out: (string | number)[][] = [];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push([...at, i], ...paths(x, [...at, i])));
+  if (Array.isArray(v)) for (const [i, x] of v.entries()) out.push([...at, i], ...paths(x, [...at, i]));
   else if (v !== null && typeof v === 'object')
     for (const [k, x] of Object.entries(v)) out.push([...at, k], ...paths(x, [...at, k]));
   return out;
