@@ -206,7 +206,9 @@ describe('cost parameters', () => {
     expect(costs).toEqual({ wpFaultNs: 600, scanNsPerPage: 1.2 });
     expect(measuredOn).toBe('test box');
     writeFileSync(f, JSON.stringify({ wpWalkNsPerPage: null }));
-    expect(() => loadCostFile(f)).toThrow(`${f}.wpWalkNsPerPage: expected a finite number in [0, 1000000000000]`);
+    expect(() => loadCostFile(f)).toThrow(
+      `${f}.wpWalkNsPerPage: expected a finite number in [0, 1000000000000]`,
+    );
     writeFileSync(f, '{');
     expect(() => loadCostFile(f)).toThrow(CostParamsError);
     expect(() => loadCostFile(join(dir, 'missing.json'))).toThrow(/cannot read \(ENOENT\)/);
