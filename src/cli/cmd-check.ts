@@ -4,7 +4,8 @@
  * [--no-shrink] [--trace FILE] [--json]`
  *
  * Exit 0: pass, or incomplete (said so); 1: a property failed; 2: bad input. With --json, stdout
- * holds exactly the CheckResult; a progress line goes to stderr when it is a TTY.
+ * holds exactly the CheckResult; progress goes to stderr (redrawn on a TTY, else a
+ * line every 10 s once the check has taken 2 s).
  * The command logic (`runCheckCommand`) takes the catalogue as a parameter so tests can inject toys.
  */
 import type { Command } from 'commander';
@@ -17,6 +18,7 @@ import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatCheck, formatProgress } from './format/check.ts';
 import { cliIo, err, setExitCode, out as writeOut } from './io.ts';
 import { checkOutputFile } from './outputs.ts';
+import { LineProgress } from './progress.ts';
 
 export interface CheckArgs {
   variant?: string;
@@ -40,7 +42,7 @@ export interface CommandOutput {
 }
 
 export interface CommandIo {
-  /** Receives progress lines (set only when stderr is a TTY). */
+  /** Receives progress lines (redrawn on a TTY, else plain lines through LineProgress). */
   progress?: (line: string) => void;
 }
 
@@ -169,9 +171,15 @@ function optional<K extends string>(key: K, v: number | undefined): { [P in K]?:
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: number };
 }
 
-/** A progress writer for stderr when it is a TTY (overwrites one line), else undefined. */
+/**
+ * A progress writer for stderr: on a TTY it overwrites one line; otherwise a plain line every
+ * 10 s once the check has taken 2 s.
+ */
 export function ttyProgress(): { io: CommandIo; done: () => void } {
-  if (!cliIo().stderrIsTTY) return { io: {}, done: () => undefined };
+  if (!cliIo().stderrIsTTY) {
+    const lp = new LineProgress('check');
+    return { io: { progress: (line) => lp.status(line) }, done: () => undefined };
+  }
   let shown = false;
   return {
     io: {

@@ -6,7 +6,8 @@
  * Exit 0: every method tracked every write and the consumer copies are coherent; 1: a write was
  * missed or a copy is stale; 2: bad input (scenario errors name the field; an unknown built-in
  * lists the built-ins). With --json, stdout holds exactly the RunResult (a run report the
- * visualizer can load); a progress bar goes to stderr when it is a TTY.
+ * visualizer can load); progress goes to stderr (a bar on a TTY, else a line per 10%
+ * once the run has taken 2 s).
  */
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
@@ -19,6 +20,7 @@ import { RUN_METHODS, type RunMethod, type RunOptions, type RunResult, runNamed 
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatRun } from './format/run.ts';
 import { cliIo, setExitCode, out as writeOut } from './io.ts';
+import { LineProgress } from './progress.ts';
 
 export interface RunArgs {
   method?: string;
@@ -85,9 +87,18 @@ export async function runRunCommand(
   return { stdout, exitCode: r.ok ? EXIT_OK : EXIT_VIOLATION, result: r };
 }
 
-/** A cli-progress bar on stderr (TTY only), one per method run. */
+/**
+ * Progress on stderr: a cli-progress bar per method run on a TTY, else a plain line per 10% (or
+ * 10 s) once the run has taken 2 s.
+ */
 export function progressBar(): { update: RunOptions['onProgress']; stop: () => void } | null {
-  if (!cliIo().stderrIsTTY) return null;
+  if (!cliIo().stderrIsTTY) {
+    const lp = new LineProgress('run');
+    return {
+      update: (done, total, method) => lp.update(done, total, 'stores', `run ${method}`),
+      stop: () => {},
+    };
+  }
   let bar: SingleBar | null = null;
   let cur = '';
   return {

@@ -12,6 +12,7 @@ import { EXIT_OK, UsageError } from './errors.ts';
 import { formatStudy } from './format/run.ts';
 import { cliIo, setExitCode, out as writeOut } from './io.ts';
 import { checkOutputDir, writeFileAtomic } from './outputs.ts';
+import { LineProgress } from './progress.ts';
 
 export const STUDIES = ['crossover'] as const;
 /** The files `--out DIR` receives. */
@@ -66,7 +67,10 @@ export function register(program: Command): void {
             }
             bar.update(done);
           }
-        : undefined;
+        : (() => {
+            const lp = new LineProgress('study');
+            return (done: number, total: number) => lp.update(done, total, 'runs');
+          })();
       try {
         const out = runStudyCommand(name, a, progress);
         (bar as SingleBar | null)?.stop();
