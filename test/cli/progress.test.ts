@@ -4,7 +4,11 @@ import { LineProgress } from '../../src/cli/progress.ts';
 function fake() {
   let t = 0;
   const lines: string[] = [];
-  const p = new LineProgress('study', () => t, (l) => lines.push(l));
+  const p = new LineProgress(
+    'study',
+    () => t,
+    (l) => lines.push(l),
+  );
   return { p, lines, at: (ms: number) => (t = ms) };
 }
 
