@@ -76,14 +76,23 @@ function report(e: unknown): void {
 }
 
 /** Runs one command line (`argv` without node and script) and resolves to its exit code. */
-export function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  return withIo(io, async () => {
-    try {
-      await program().parseAsync([...argv], { from: 'user' });
-    } catch (e) {
-      report(e);
-    }
-  });
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  // A command that still sets process.exitCode (instead of setExitCode) is honoured too.
+  const saved = process.exitCode;
+  process.exitCode = undefined;
+  try {
+    const code = await withIo(io, async () => {
+      try {
+        await program().parseAsync([...argv], { from: 'user' });
+      } catch (e) {
+        report(e);
+      }
+    });
+    const legacy = Number(process.exitCode ?? 0);
+    return code !== 0 ? code : legacy;
+  } finally {
+    process.exitCode = saved;
+  }
 }
 
 /** This module is the process entry: run directly (tsx/node) or through the `dirtyscope` bin. */
