@@ -100,7 +100,8 @@ export function register(program: Command): void {
       '--out <file>',
       'write the cost-model figures to FILE (e.g. docs/kernel-costs.json); none by default',
     )
-    .action((opts: { json?: boolean; quick?: boolean; sizes?: string; out?: string }) => {
+    .option('--no-out', 'write no cost file (the default; kept for old scripts)')
+    .action((opts: { json?: boolean; quick?: boolean; sizes?: string; out?: string | false }) => {
       const sizes = opts.sizes === undefined ? undefined : parseSizes(opts.sizes);
       if (typeof opts.out === 'string') checkOutputFile(opts.out, '--out');
       const probe = probeKernel();
