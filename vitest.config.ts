@@ -5,5 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // After the run, every skipped suite/test with its reason (test/capability.ts).
+    reporters: ['default', './test/skip-reporter.ts'],
   },
 });

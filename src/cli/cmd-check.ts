@@ -4,7 +4,8 @@
  * [--no-shrink] [--trace FILE] [--json]`
  *
  * Exit 0: pass, or incomplete (said so); 1: a property failed; 2: bad input. With --json, stdout
- * holds exactly the CheckResult; a progress line goes to stderr when it is a TTY.
+ * holds exactly the CheckResult; progress goes to stderr (redrawn on a TTY, else a
+ * line every 10 s once the check has taken 2 s).
  * The command logic (`runCheckCommand`) takes the catalogue as a parameter so tests can inject toys.
  */
 import type { Command } from 'commander';
@@ -15,6 +16,9 @@ import { MODELS } from '../models/catalogue.ts';
 import { TraceFormatError, writeTraceFileAtomic } from '../trace/io.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatCheck, formatProgress } from './format/check.ts';
+import { cliIo, err, setExitCode, out as writeOut } from './io.ts';
+import { checkOutputFile } from './outputs.ts';
+import { LineProgress } from './progress.ts';
 
 export interface CheckArgs {
   variant?: string;
@@ -38,7 +42,7 @@ export interface CommandOutput {
 }
 
 export interface CommandIo {
-  /** Receives progress lines (set only when stderr is a TTY). */
+  /** Receives progress lines (redrawn on a TTY, else plain lines through LineProgress). */
   progress?: (line: string) => void;
 }
 
@@ -66,20 +70,42 @@ export function pickVariant(def: ModelDef, variant: string | undefined): string 
   return variant;
 }
 
-/** A non-negative integer option (decimal digits only). */
-export function parseCount(flag: string, s: string | undefined): number | undefined {
+/**
+ * Limits of the numeric options, checked before any work. Each is far above useful values and
+ * keeps memory and time bounded: a step costs a few words of DFS state and schedule, a PCT
+ * change point is examined at every step, a seed is taken modulo 2^32 by the PRNG.
+ */
+export const CHECK_LIMITS = {
+  maxExecutions: 1_000_000_000,
+  maxSteps: 1_000_000,
+  preemptionBound: 10_000,
+  pctDepth: 64,
+  seed: 0xffffffff,
+  timeSeconds: 7 * 24 * 3600,
+} as const;
+
+/** An integer option in [lo, hi] (decimal digits only); the error names the limit. */
+export function parseIntIn(flag: string, s: string | undefined, lo: number, hi: number): number | undefined {
   if (s === undefined) return undefined;
-  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) {
-    throw new UsageError(`${flag} must be a non-negative integer, got '${s}'`);
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n < lo || n > hi) {
+    throw new UsageError(`${flag} must be an integer in ${lo}..${hi}, got '${s.slice(0, 40)}'`);
   }
-  return Number(s);
+  return n;
+}
+
+/** A non-negative integer option (decimal digits only), at most Number.MAX_SAFE_INTEGER. */
+export function parseCount(flag: string, s: string | undefined): number | undefined {
+  return parseIntIn(flag, s, 0, Number.MAX_SAFE_INTEGER);
 }
 
 function parseSeconds(s: string | undefined): number | undefined {
   if (s === undefined) return undefined;
   const x = Number(s);
-  if (!/^\d+(\.\d+)?$/.test(s) || !(x > 0))
-    throw new UsageError(`--time must be a positive number of seconds, got '${s}'`);
+  if (!/^\d+(\.\d+)?$/.test(s) || !(x > 0) || x > CHECK_LIMITS.timeSeconds)
+    throw new UsageError(
+      `--time must be a positive number of seconds up to ${CHECK_LIMITS.timeSeconds}, got '${s.slice(0, 40)}'`,
+    );
   return x * 1000;
 }
 
@@ -91,24 +117,25 @@ export async function runCheckCommand(
 ): Promise<CommandOutput & { result: CheckResult }> {
   const def = findModel(catalogue, modelName);
   const variant = pickVariant(def, args.variant);
+  if (args.trace !== undefined) checkOutputFile(args.trace, '--trace');
   const strategy = (args.strategy ?? 'dfs') as Strategy;
   if (!STRATEGIES.includes(strategy)) {
-    throw new UsageError(`unknown strategy '${args.strategy}' (${STRATEGIES.join(', ')})`);
+    throw new UsageError(`unknown strategy '${args.strategy!.slice(0, 40)}' (${STRATEGIES.join(', ')})`);
   }
-  const pctDepth = parseCount('--pct-depth', args.pctDepth);
-  if (pctDepth === 0) throw new UsageError('--pct-depth must be at least 1');
+  const L = CHECK_LIMITS;
+  const pctDepth = parseIntIn('--pct-depth', args.pctDepth, 1, L.pctDepth);
   const opts = {
     strategy,
-    ...optional('maxExecutions', parseCount('--max-executions', args.maxExecutions)),
+    ...optional('maxExecutions', parseIntIn('--max-executions', args.maxExecutions, 1, L.maxExecutions)),
     ...optional('timeMs', parseSeconds(args.time)),
-    ...optional('seed', parseCount('--seed', args.seed)),
+    ...optional('seed', parseIntIn('--seed', args.seed, 0, L.seed)),
     // A model may recommend a preemption bound for exhaustive dfs (large state spaces); the result says so.
     ...optional(
       'preemptionBound',
-      parseCount('--preemption-bound', args.preemptionBound) ??
+      parseIntIn('--preemption-bound', args.preemptionBound, 0, L.preemptionBound) ??
         (strategy === 'dfs' ? def.checkDefaults?.preemptionBound : undefined),
     ),
-    ...optional('maxSteps', parseCount('--max-steps', args.maxSteps)),
+    ...optional('maxSteps', parseIntIn('--max-steps', args.maxSteps, 1, L.maxSteps)),
     ...optional('pctDepth', pctDepth),
     reduction: args.reduction ?? true,
     iterativeBounding: args.iterativeBounding ?? true,
@@ -144,19 +171,25 @@ function optional<K extends string>(key: K, v: number | undefined): { [P in K]?:
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: number };
 }
 
-/** A progress writer for stderr when it is a TTY (overwrites one line), else undefined. */
+/**
+ * A progress writer for stderr: on a TTY it overwrites one line; otherwise a plain line every
+ * 10 s once the check has taken 2 s.
+ */
 export function ttyProgress(): { io: CommandIo; done: () => void } {
-  if (process.stderr.isTTY !== true) return { io: {}, done: () => undefined };
+  if (!cliIo().stderrIsTTY) {
+    const lp = new LineProgress('check');
+    return { io: { progress: (line) => lp.status(line) }, done: () => undefined };
+  }
   let shown = false;
   return {
     io: {
       progress: (line) => {
         shown = true;
-        process.stderr.write(`\r${line}\x1b[K`);
+        err(`\r${line}\x1b[K`);
       },
     },
     done: () => {
-      if (shown) process.stderr.write('\r\x1b[K');
+      if (shown) err('\r\x1b[K');
     },
   };
 }
@@ -183,8 +216,8 @@ export function register(program: Command): void {
       try {
         const out = await runCheckCommand(MODELS, model, args, p.io);
         p.done();
-        process.stdout.write(out.stdout);
-        process.exitCode = out.exitCode;
+        writeOut(out.stdout);
+        setExitCode(out.exitCode);
       } finally {
         p.done();
       }

@@ -11,6 +11,7 @@ import { type RunResult, runScenarioSync } from '../workload/run.ts';
 import { loadScenario, type Scenario } from '../workload/scenario.ts';
 import { EXIT_OK, EXIT_VIOLATION } from './errors.ts';
 import { type DemoResult, formatDemo } from './format/run.ts';
+import { setExitCode, out as writeOut } from './io.ts';
 
 export const DEMO_STORES: Readonly<Record<string, number>> = {
   'coherent-gpu': 300_000,
@@ -41,7 +42,7 @@ export function register(program: Command): void {
     .option('--json', 'print {runs, ok} as one JSON document')
     .action((a: { json?: boolean; full?: boolean }) => {
       const d = runDemo(a.full === true);
-      process.stdout.write(a.json === true ? `${JSON.stringify(d)}\n` : formatDemo(d));
-      process.exitCode = d.ok ? EXIT_OK : EXIT_VIOLATION;
+      writeOut(a.json === true ? `${JSON.stringify(d)}\n` : formatDemo(d));
+      setExitCode(d.ok ? EXIT_OK : EXIT_VIOLATION);
     });
 }

@@ -1,21 +1,24 @@
 /**
  * `dirtyscope kernel probe [--json]`: can this machine run the real-kernel backend? (exit 3 with
  * `SKIP: reason` when not.)
- * `dirtyscope kernel bench [--json] [--quick] [--sizes MiB,...] [--out FILE | --no-out]`: measure
- * the kernel's write-protect walk, scan-and-reprotect and write-fault costs per page and write
- * the cost-model figures to FILE (default docs/kernel-costs.json).
+ * `dirtyscope kernel bench [--json] [--quick] [--sizes MiB,...] [--out FILE]`: measure
+ * the kernel's write-protect walk, scan-and-reprotect and write-fault costs per page, and with
+ * --out write the cost-model figures to FILE (nothing is written without it: the tracked
+ * docs/kernel-costs.json changes only when named).
  *
  * Other commands under `kernel` (e.g. `kernel diff`) attach themselves with
  * {@link kernelCommand}, which finds or creates the `kernel` command whatever the registration
  * order.
  */
-import { writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import type { Command } from 'commander';
 import { type KernelBenchResult, runKernelBench } from '../linux/kernel-bench.ts';
 import { modelBenchSide } from '../linux/model-bench.ts';
 import { type ProbeResult, probeKernel, skipReason } from '../linux/probe.ts';
 import { EXIT_SKIP, SkipError, UsageError } from './errors.ts';
 import { formatKernelBench, formatProbe } from './format/kernel.ts';
+import { err, setExitCode, out as writeOut } from './io.ts';
+import { checkOutputFile, writeFileAtomic } from './outputs.ts';
 
 /** The `kernel` command group on `program` (created on first use). */
 export function kernelCommand(program: Command): Command {
@@ -33,21 +36,41 @@ export function kernelCommand(program: Command): Command {
 export function skipOut(probe: ProbeResult, json: boolean): void {
   if (probe.ok) return;
   if (json) {
-    process.stdout.write(
+    writeOut(
       `${JSON.stringify({ skip: true, stage: probe.stage, reason: probe.reason, facts: probe.facts })}\n`,
     );
-    process.exitCode = EXIT_SKIP;
+    setExitCode(EXIT_SKIP);
     return;
   }
   throw new SkipError(skipReason(probe)!);
 }
 
-function parseSizes(text: string): number[] {
+/**
+ * Bounds of `--sizes`, in MiB. The least is 4 MiB: the first-write measurement times faults in
+ * batches of 1024 pages, so a smaller region gives no sample at all. The most is the default
+ * largest size (4 GiB), and at most an eighth of this machine's memory: the bench maps the region
+ * and the model side mirrors it, each several times over during the sweep.
+ */
+export const KERNEL_BENCH_MIN_MIB = 4;
+export function kernelBenchMaxMib(): number {
+  return Math.max(KERNEL_BENCH_MIN_MIB, Math.min(4096, Math.floor(totalmem() / (8 * 1024 * 1024))));
+}
+/** Most sizes one `--sizes` list may name. */
+export const KERNEL_BENCH_MAX_SIZES = 8;
+
+export function parseSizes(text: string): number[] {
   const out: number[] = [];
-  for (const part of text.split(',')) {
-    const mib = Number(part.trim());
-    if (!Number.isInteger(mib) || mib < 1 || mib > 64 * 1024) {
-      throw new UsageError(`--sizes: '${part}' is not a whole number of MiB in 1..65536`);
+  const max = kernelBenchMaxMib();
+  const parts = text.split(',');
+  if (parts.length > KERNEL_BENCH_MAX_SIZES)
+    throw new UsageError(`--sizes: at most ${KERNEL_BENCH_MAX_SIZES} sizes, got ${parts.length}`);
+  for (const part of parts) {
+    const t = part.trim();
+    const mib = Number(t);
+    if (!/^\d+$/.test(t) || mib < KERNEL_BENCH_MIN_MIB || mib > max) {
+      throw new UsageError(
+        `--sizes: '${t.slice(0, 40)}' is not a whole number of MiB in ${KERNEL_BENCH_MIN_MIB}..${max} (the most is an eighth of this machine's memory, at most 4096)`,
+      );
     }
     out.push(mib * 1024 * 1024);
   }
@@ -64,7 +87,7 @@ export function register(program: Command): void {
     .action((opts: { json?: boolean }) => {
       const r = probeKernel();
       if (!r.ok) return skipOut(r, opts.json ?? false);
-      process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : formatProbe(r));
+      writeOut(opts.json ? `${JSON.stringify(r)}\n` : formatProbe(r));
     });
 
   kernel
@@ -73,19 +96,23 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON document')
     .option('--quick', 'small sizes (64 MiB, 256 MiB) instead of 1 GiB and 4 GiB')
     .option('--sizes <MiB,...>', 'sizes to measure, in MiB')
-    .option('--out <file>', 'write the cost-model figures here', 'docs/kernel-costs.json')
-    .option('--no-out', 'do not write a cost file')
-    .action((opts: { json?: boolean; quick?: boolean; sizes?: string; out: string | false }) => {
+    .option(
+      '--out <file>',
+      'write the cost-model figures to FILE (e.g. docs/kernel-costs.json); none by default',
+    )
+    .option('--no-out', 'write no cost file (the default; kept for old scripts)')
+    .action((opts: { json?: boolean; quick?: boolean; sizes?: string; out?: string | false }) => {
       const sizes = opts.sizes === undefined ? undefined : parseSizes(opts.sizes);
+      if (typeof opts.out === 'string') checkOutputFile(opts.out, '--out');
       const probe = probeKernel();
       if (!probe.ok) return skipOut(probe, opts.json ?? false);
       const result: KernelBenchResult = runKernelBench({
         quick: opts.quick ?? false,
         model: modelBenchSide(),
         ...(sizes ? { sizes } : {}),
-        ...(opts.json ? {} : { onProgress: (l: string) => process.stderr.write(`  ${l}\n`) }),
+        ...(opts.json ? {} : { onProgress: (l: string) => err(`  ${l}\n`) }),
       });
-      const outFile = opts.out === false ? null : opts.out;
+      const outFile = typeof opts.out === 'string' ? opts.out : null;
       if (outFile !== null) {
         const file = {
           ...result.costs,
@@ -93,13 +120,9 @@ export function register(program: Command): void {
           quick: result.quick,
           rows: result.rows,
         };
-        try {
-          writeFileSync(outFile, `${JSON.stringify(file, null, 2)}\n`);
-        } catch (e) {
-          throw new UsageError(`--out ${outFile}: cannot write (${(e as NodeJS.ErrnoException).code ?? e})`);
-        }
+        writeFileAtomic(outFile, `${JSON.stringify(file, null, 2)}\n`, '--out');
       }
-      process.stdout.write(
+      writeOut(
         opts.json ? `${JSON.stringify({ ...result, out: outFile })}\n` : formatKernelBench(result, outFile),
       );
     });

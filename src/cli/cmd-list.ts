@@ -5,6 +5,7 @@ import { MODELS } from '../models/catalogue.ts';
 import type { CommandOutput } from './cmd-check.ts';
 import { EXIT_OK } from './errors.ts';
 import { formatList, type ListResult } from './format/check.ts';
+import { setExitCode, out as writeOut } from './io.ts';
 
 export function listCatalogue(catalogue: readonly ModelDef[]): ListResult {
   return {
@@ -35,7 +36,7 @@ export function register(program: Command): void {
     .option('--json', 'print the catalogue as one JSON document')
     .action((args: { json?: boolean }) => {
       const out = runListCommand(MODELS, args);
-      process.stdout.write(out.stdout);
-      process.exitCode = out.exitCode;
+      writeOut(out.stdout);
+      setExitCode(out.exitCode);
     });
 }

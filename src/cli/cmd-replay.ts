@@ -11,9 +11,11 @@ import type { ReplayResult } from '../checker/result.ts';
 import { ScheduleFormatError } from '../checker/schedule.ts';
 import { MODELS } from '../models/catalogue.ts';
 import { TraceFormatError, writeTraceFileAtomic } from '../trace/io.ts';
-import { type CommandOutput, findModel, parseCount, pickVariant } from './cmd-check.ts';
+import { CHECK_LIMITS, type CommandOutput, findModel, parseIntIn, pickVariant } from './cmd-check.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatReplay } from './format/check.ts';
+import { setExitCode, out as writeOut } from './io.ts';
+import { checkOutputFile } from './outputs.ts';
 
 export interface ReplayArgs {
   variant?: string;
@@ -30,7 +32,8 @@ export async function runReplayCommand(
 ): Promise<CommandOutput & { result: ReplayResult }> {
   const def = findModel(catalogue, modelName);
   const variant = pickVariant(def, args.variant);
-  const maxSteps = parseCount('--max-steps', args.maxSteps);
+  if (args.trace !== undefined) checkOutputFile(args.trace, '--trace');
+  const maxSteps = parseIntIn('--max-steps', args.maxSteps, 1, CHECK_LIMITS.maxSteps);
   let result: ReplayResult;
   try {
     result = replay(def, variant, args.schedule, {
@@ -66,7 +69,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON document')
     .action(async (model: string, args: ReplayArgs) => {
       const out = await runReplayCommand(MODELS, model, args);
-      process.stdout.write(out.stdout);
-      process.exitCode = out.exitCode;
+      writeOut(out.stdout);
+      setExitCode(out.exitCode);
     });
 }

@@ -6,7 +6,8 @@
  * Exit 0: every method tracked every write and the consumer copies are coherent; 1: a write was
  * missed or a copy is stale; 2: bad input (scenario errors name the field; an unknown built-in
  * lists the built-ins). With --json, stdout holds exactly the RunResult (a run report the
- * visualizer can load); a progress bar goes to stderr when it is a TTY.
+ * visualizer can load); progress goes to stderr (a bar on a TTY, else a line per 10%
+ * once the run has taken 2 s).
  */
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
@@ -18,6 +19,8 @@ import { WorkloadInputError } from '../workload/errors.ts';
 import { RUN_METHODS, type RunMethod, type RunOptions, type RunResult, runNamed } from '../workload/run.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatRun } from './format/run.ts';
+import { cliIo, setExitCode, out as writeOut } from './io.ts';
+import { LineProgress } from './progress.ts';
 
 export interface RunArgs {
   method?: string;
@@ -45,7 +48,7 @@ export function runOptions(a: RunArgs): RunOptions {
     o.processes = oneOf('processes', a.processes, ['shared', 'per-cpu'] as const);
   if (a.resources !== undefined) {
     const n = Number(a.resources);
-    if (!Number.isInteger(n) || n < 1 || n > 4096)
+    if (!/^\d+$/.test(a.resources) || n < 1 || n > 4096)
       throw new UsageError(`--resources: expected an integer in [1, 4096], got '${a.resources}'`);
     o.resourcesPerBo = n;
   }
@@ -84,9 +87,18 @@ export async function runRunCommand(
   return { stdout, exitCode: r.ok ? EXIT_OK : EXIT_VIOLATION, result: r };
 }
 
-/** A cli-progress bar on stderr (TTY only), one per method run. */
+/**
+ * Progress on stderr: a cli-progress bar per method run on a TTY, else a plain line per 10% (or
+ * 10 s) once the run has taken 2 s.
+ */
 export function progressBar(): { update: RunOptions['onProgress']; stop: () => void } | null {
-  if (!process.stderr.isTTY) return null;
+  if (!cliIo().stderrIsTTY) {
+    const lp = new LineProgress('run');
+    return {
+      update: (done, total, method) => lp.update(done, total, 'stores', `run ${method}`),
+      stop: () => {},
+    };
+  }
   let bar: SingleBar | null = null;
   let cur = '';
   return {
@@ -96,7 +108,7 @@ export function progressBar(): { update: RunOptions['onProgress']; stop: () => v
         bar?.stop();
         cur = method;
         bar = new SingleBar({
-          stream: process.stderr,
+          stream: cliIo().stderrStream ?? process.stderr,
           format: `${method.padEnd(11)} [{bar}] {percentage}% | {value}/{total} stores`,
           hideCursor: true,
           clearOnComplete: true,
@@ -135,8 +147,8 @@ export function register(program: Command): void {
       try {
         const out = await runRunCommand(scenario, a, bar?.update);
         bar?.stop();
-        process.stdout.write(out.stdout);
-        process.exitCode = out.exitCode;
+        writeOut(out.stdout);
+        setExitCode(out.exitCode);
       } finally {
         bar?.stop();
       }

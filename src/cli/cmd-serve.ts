@@ -13,24 +13,51 @@ import { basename, dirname, extname, join, normalize, resolve, sep } from 'node:
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { TRACE_VERSION } from '../trace/schema.ts';
+import { readInputFile } from '../workload/files.ts';
 import { UsageError } from './errors.ts';
 import { formatServeStarted, type ServeStarted } from './format/serve.ts';
+import { err, out as writeOut } from './io.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const WEB_ROOT = join(REPO, 'web');
 export const WEB_DIST = join(WEB_ROOT, 'dist');
 const DEFAULT_SPEC = resolve(REPO, '..', 'shared', 'spec', 'kernel-spec.md');
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.md': 'text/markdown; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-};
+const TYPES: ReadonlyMap<string, string> = new Map([
+  ['.html', 'text/html; charset=utf-8'],
+  ['.js', 'text/javascript; charset=utf-8'],
+  ['.css', 'text/css; charset=utf-8'],
+  ['.json', 'application/json; charset=utf-8'],
+  ['.svg', 'image/svg+xml'],
+  ['.png', 'image/png'],
+  ['.md', 'text/markdown; charset=utf-8'],
+  ['.txt', 'text/plain; charset=utf-8'],
+]);
+const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Largest trace file served (a long counterexample trace is a few MiB). */
+export const MAX_SERVED_TRACE_BYTES = 64 * 1024 * 1024;
+/** Largest spec file served. */
+export const MAX_SPEC_BYTES = 16 * 1024 * 1024;
+
+/** Addresses that listen on every interface. */
+const ANY_HOST = new Set(['0.0.0.0', '::', '[::]']);
+
+/**
+ * The Host header names this server: an IP literal (v4 or bracketed v6), `localhost`, or the
+ * name given to --host, with any port. Anything else is refused, so a web page on another
+ * origin that rebinds its DNS name to this address cannot read the traces (DNS rebinding).
+ */
+export function hostAllowed(header: string | undefined, listenHost: string): boolean {
+  if (header === undefined || header === '') return false;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(header);
+  if (m === null) return false;
+  const name = m[1]!.toLowerCase();
+  if (name.startsWith('[')) return true;
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return true;
+  return name === 'localhost' || name === listenHost.toLowerCase();
+}
 
 /** Build web/ into `outDir` with Vite (a dev dependency, loaded only when needed). */
 export async function buildWeb(outDir = WEB_DIST): Promise<void> {
@@ -46,11 +73,9 @@ export async function buildWeb(outDir = WEB_DIST): Promise<void> {
 export async function readTraceFile(file: string): Promise<string> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = readInputFile(file, 'trace', MAX_SERVED_TRACE_BYTES);
   } catch (e) {
-    throw new UsageError(
-      `cannot read trace ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw new UsageError(`cannot read ${(e as Error).message}`);
   }
   let x: unknown;
   try {
@@ -100,6 +125,24 @@ function send(
 
 /** Start the server (resolves once listening). Used by the command, the e2e test and the bench. */
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  if (opts.host.trim() === '')
+    throw new UsageError(
+      '--host is empty; give an address (default 127.0.0.1), or 0.0.0.0 to listen on every interface',
+    );
+  let spec: Buffer | null = null;
+  if (opts.spec !== undefined) {
+    try {
+      spec = Buffer.from(readInputFile(opts.spec, '--spec', MAX_SPEC_BYTES), 'utf8');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  } else if (existsSync(DEFAULT_SPEC)) {
+    try {
+      spec = Buffer.from(readInputFile(DEFAULT_SPEC, 'spec', MAX_SPEC_BYTES), 'utf8');
+    } catch {
+      spec = null; // the default spec is optional: the links then say it is not available
+    }
+  }
   const texts: string[] = [];
   for (const f of opts.traces) texts.push(await readTraceFile(f));
   const dist = resolve(opts.dist ?? WEB_DIST);
@@ -108,44 +151,45 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await buildWeb(dist);
     built = true;
   }
-  const specPath = opts.spec ?? (existsSync(DEFAULT_SPEC) ? DEFAULT_SPEC : undefined);
   const list = opts.traces.map((f, id) => ({ id, name: basename(f), url: `traces/${id}.json` }));
   const index = JSON.stringify(list);
 
   const server = createServer((req, res) => {
     void (async () => {
-      if (req.method !== 'GET' && req.method !== 'HEAD')
-        return send(res, 405, TYPES['.txt']!, 'method not allowed\n');
+      if (!hostAllowed(req.headers.host, opts.host))
+        return send(res, 421, TEXT, 'unknown Host header (use localhost or the address itself)\n');
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, TEXT, 'method not allowed\n');
       let path: string;
       try {
         path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
       } catch {
-        return send(res, 400, TYPES['.txt']!, 'bad request\n');
+        return send(res, 400, TEXT, 'bad request\n');
       }
-      if (path === '/traces/index.json') return send(res, 200, TYPES['.json']!, index);
+      if (path === '/traces/index.json') return send(res, 200, JSON_TYPE, index);
       const m = /^\/traces\/(\d+)\.json$/.exec(path);
       if (m) {
         const t = texts[Number(m[1])];
-        return t === undefined
-          ? send(res, 404, TYPES['.txt']!, 'no such trace\n')
-          : send(res, 200, TYPES['.json']!, t);
+        return t === undefined ? send(res, 404, TEXT, 'no such trace\n') : send(res, 200, JSON_TYPE, t);
       }
       if (path === '/spec/kernel-spec.md') {
-        if (!specPath) return send(res, 404, TYPES['.txt']!, 'spec not available (pass --spec FILE)\n');
-        return send(res, 200, TYPES['.txt']!, await readFile(specPath));
+        if (spec === null) return send(res, 404, TEXT, 'spec not available (pass --spec FILE)\n');
+        return send(res, 200, TEXT, spec);
       }
       // Static files from dist; never outside it.
       const rel = normalize(path === '/' ? '/index.html' : path).replace(/^([/\\])+/, '');
       const file = resolve(dist, rel);
-      if (file !== dist && !file.startsWith(dist + sep)) return send(res, 403, TYPES['.txt']!, 'forbidden\n');
+      if (file !== dist && !file.startsWith(dist + sep)) return send(res, 403, TEXT, 'forbidden\n');
       try {
         const st = await stat(file);
         if (!st.isFile()) throw new Error('not a file');
-        return send(res, 200, TYPES[extname(file)] ?? 'application/octet-stream', await readFile(file));
+        return send(res, 200, TYPES.get(extname(file)) ?? 'application/octet-stream', await readFile(file));
       } catch {
-        return send(res, 404, TYPES['.txt']!, 'not found\n');
+        return send(res, 404, TEXT, 'not found\n');
       }
-    })();
+    })().catch(() => {
+      if (!res.headersSent) send(res, 500, TEXT, 'internal error\n');
+      else res.destroy();
+    });
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
@@ -193,6 +237,10 @@ export function register(program: Command): void {
         traces: string[],
         o: { port: number; host: string; spec?: string; build?: boolean; json?: boolean },
       ) => {
+        if (ANY_HOST.has(o.host.trim()))
+          err(
+            `dirtyscope: warning: listening on every interface (${o.host}): anyone who can reach this machine can read the served traces\n`,
+          );
         const s = await startServer({
           port: o.port,
           host: o.host,
@@ -207,7 +255,7 @@ export function register(program: Command): void {
           traces: s.traces,
           built: s.built,
         };
-        process.stdout.write(o.json ? `${JSON.stringify(info)}\n` : formatServeStarted(info));
+        writeOut(o.json ? `${JSON.stringify(info)}\n` : formatServeStarted(info));
         const stop = () => void s.close().then(() => process.exit(0));
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);

@@ -3,15 +3,20 @@
  * x access pattern, report the cheaper tracking method per cell and the regret of vmwgfx's
  * switching heuristic, and write DIR/crossover.svg (and DIR/crossover.json).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { type CrossoverStudy, crossoverStudy, crossoverSvg } from '../workload/study.ts';
 import { EXIT_OK, UsageError } from './errors.ts';
 import { formatStudy } from './format/run.ts';
+import { cliIo, setExitCode, out as writeOut } from './io.ts';
+import { checkOutputDir, writeFileAtomic } from './outputs.ts';
+import { LineProgress } from './progress.ts';
 
 export const STUDIES = ['crossover'] as const;
+/** The files `--out DIR` receives. */
+export const STUDY_FILES = ['crossover.svg', 'crossover.json'] as const;
 
 export function runStudyCommand(
   name: string,
@@ -19,6 +24,7 @@ export function runStudyCommand(
   progress?: (done: number, total: number) => void,
 ): { stdout: string; exitCode: number; study: CrossoverStudy } {
   if (name !== 'crossover') throw new UsageError(`unknown study '${name}' (studies: ${STUDIES.join(', ')})`);
+  if (a.out !== undefined) checkOutputDir(a.out, '--out', STUDY_FILES);
   const st = crossoverStudy(
     progress === undefined ? { quick: a.quick === true } : { quick: a.quick === true, onProgress: progress },
   );
@@ -26,14 +32,14 @@ export function runStudyCommand(
   if (a.out !== undefined) {
     try {
       mkdirSync(a.out, { recursive: true });
-      plot = join(a.out, 'crossover.svg');
-      writeFileSync(plot, crossoverSvg(st));
-      writeFileSync(join(a.out, 'crossover.json'), `${JSON.stringify(st, null, 1)}\n`);
     } catch (e) {
       throw new UsageError(
-        `--out ${a.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+        `--out ${a.out}: cannot create (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
       );
     }
+    plot = join(a.out, 'crossover.svg');
+    writeFileAtomic(plot, crossoverSvg(st), '--out');
+    writeFileAtomic(join(a.out, 'crossover.json'), `${JSON.stringify(st, null, 1)}\n`, '--out');
   }
   const stdout = a.json === true ? `${JSON.stringify(st)}\n` : formatStudy(st, plot);
   return { stdout, exitCode: EXIT_OK, study: st };
@@ -49,11 +55,11 @@ export function register(program: Command): void {
     .option('--json', 'print the study as one JSON document')
     .action((name: string, a: { json?: boolean; out?: string; quick?: boolean }) => {
       let bar: SingleBar | null = null;
-      const progress = process.stderr.isTTY
+      const progress = cliIo().stderrIsTTY
         ? (done: number, total: number) => {
             if (bar === null) {
               bar = new SingleBar({
-                stream: process.stderr,
+                stream: cliIo().stderrStream ?? process.stderr,
                 format: 'study [{bar}] {value}/{total} runs',
                 clearOnComplete: true,
               });
@@ -61,12 +67,15 @@ export function register(program: Command): void {
             }
             bar.update(done);
           }
-        : undefined;
+        : (() => {
+            const lp = new LineProgress('study');
+            return (done: number, total: number) => lp.update(done, total, 'runs');
+          })();
       try {
         const out = runStudyCommand(name, a, progress);
         (bar as SingleBar | null)?.stop();
-        process.stdout.write(out.stdout);
-        process.exitCode = out.exitCode;
+        writeOut(out.stdout);
+        setExitCode(out.exitCode);
       } finally {
         (bar as SingleBar | null)?.stop();
       }

@@ -1,4 +1,5 @@
 import type { KGen } from '../checker/task.ts';
+import { CpuMask } from '../hw/cpumask.ts';
 import type { AddressSpace } from './address-space.ts';
 import type { Kernel } from './kernel.ts';
 import type { Rwsem } from './locks.ts';
@@ -142,8 +143,8 @@ export class MmStruct {
   readonly vmas: Vma[] = [];
   /** tlb_flush_pending. */
   tlbFlushPending = 0;
-  /** mm_cpumask: bit i set once CPU i ran this mm (never cleared in this model, as x86 lazily keeps it). */
-  cpumask = 0;
+  /** mm_cpumask: CPU i is in it once CPU i ran this mm (never cleared in this model, as x86 lazily keeps it). */
+  readonly cpumask = new CpuMask();
   /** Notifier subscriptions on this mm. */
   readonly notifiers: import('./mmu-notifier.ts').MmuNotifierSubscription[] = [];
   /** invalidate_range_start calls without their end yet. */

@@ -62,7 +62,7 @@ export function mmCreate(k: Kernel, name: string): MmStruct {
 /** Make `cpu` run `mm` (CR3 load; adds the CPU to mm_cpumask). */
 export function switchMm(k: Kernel, cpu: number, mm: MmStruct): void {
   k.cpus[cpu]!.switchMm(mm.id, mm.root);
-  mm.cpumask |= 1 << cpu;
+  mm.cpumask.set(cpu);
 }
 
 export interface MmapArgs {

@@ -15,16 +15,14 @@ export function flushTlbMmRange(k: Kernel, mm: MmStruct, start: number, end: num
   if (endVpn <= startVpn) return;
   const full = endVpn - startVpn > k.tlbFlushCeiling;
   const local = k.cur.cpu;
-  let mask = mm.cpumask;
-  for (let c = 0; mask !== 0; c++, mask >>>= 1) {
-    if ((mask & 1) === 0) continue;
+  mm.cpumask.forEach((c) => {
     const ipi = c !== local;
     if (ipi) k.counters.ipis++;
     const tlb = k.cpus[c]!.tlb;
     if (full) tlb.flushMm(mm.id, ipi);
     else if (endVpn - startVpn === 1) tlb.flushPage(mm.id, startVpn, ipi);
     else tlb.flushRange(mm.id, startVpn, endVpn, ipi);
-  }
+  });
   mmuNotifierArchInvalidateSecondaryTlbs(mm, start, end);
 }
 
@@ -41,13 +39,11 @@ export function flushTlbPage(k: Kernel, mm: MmStruct, addr: number): void {
 /** flush_tlb_mm: everything of `mm` on every CPU that ran it. */
 export function flushTlbMm(k: Kernel, mm: MmStruct): void {
   const local = k.cur.cpu;
-  let mask = mm.cpumask;
-  for (let c = 0; mask !== 0; c++, mask >>>= 1) {
-    if ((mask & 1) === 0) continue;
+  mm.cpumask.forEach((c) => {
     const ipi = c !== local;
     if (ipi) k.counters.ipis++;
     k.cpus[c]!.tlb.flushMm(mm.id, ipi);
-  }
+  });
   mmuNotifierArchInvalidateSecondaryTlbs(mm, 0, 2 ** 57);
 }
 

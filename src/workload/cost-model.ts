@@ -5,10 +5,10 @@
  * lists each with its source) and can be overridden by a partial object, a scenario's `costs`, or
  * a JSON file such as docs/kernel-costs.json written by the real-kernel backend.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { CounterSnapshot } from '../hw/counters.ts';
 import { WorkloadInputError } from './errors.ts';
+import { readInputFile } from './files.ts';
 
 /** Prices, all in nanoseconds per event (copyNsPerByte per byte). */
 export interface CostParams {
@@ -99,10 +99,14 @@ export class CostParamsError extends WorkloadInputError {
   override name = 'CostParamsError';
 }
 
+/** Highest price of one event or page, in ns (1000 s): far above any real cost, below float trouble. */
+export const MAX_PRICE_NS = 1e12;
+const priceError = `expected a finite number in [0, ${MAX_PRICE_NS}]`;
 const price = z
-  .number({ error: 'expected a finite number >= 0' })
-  .finite()
-  .min(0, { error: 'expected a finite number >= 0' });
+  .number({ error: priceError })
+  .finite({ error: priceError })
+  .min(0, { error: priceError })
+  .max(MAX_PRICE_NS, { error: priceError });
 
 /** Partial cost parameters; unknown keys are rejected (a typo must not silently do nothing). */
 export const costParamsSchema = z.strictObject(
@@ -158,9 +162,9 @@ export function resolveCosts(overrides?: unknown): CostParams {
 export function loadCostFile(path: string): { costs: Partial<CostParams>; measuredOn?: string } {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInputFile(path, 'cost file', 1024 * 1024);
   } catch (e) {
-    throw new CostParamsError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new CostParamsError(e instanceof Error ? e.message.replace(/^cost file /, '') : String(e));
   }
   let json: unknown;
   try {

@@ -20,13 +20,14 @@
  * Hot loop: typed arrays from the generator's batch, storeFast on the CPU's mm, no allocation
  * per store; the only per-store bookkeeping is two typed-array writes.
  */
+import { totalmem } from 'node:os';
 import { runToCompletion } from '../checker/task.ts';
 import { BoDevice, type BoVariant, type BufferObject, type MethodPolicy } from '../drivers/bo-dirty.ts';
 import { SimClock } from '../drivers/clock.ts';
 import { Display, Gpu } from '../drivers/consumers.ts';
 import { type DefioVariant, FbDeferredIo } from '../drivers/deferred-io.ts';
 import type { CounterSnapshot } from '../hw/counters.ts';
-import type { TlbConfig } from '../hw/tlb.ts';
+import { DEFAULT_TLB, type TlbConfig } from '../hw/tlb.ts';
 import { Kernel, KTask } from '../mm/kernel.ts';
 import { createDirtyHelpers, type HelperVariantName } from '../mm/mapping-dirty-helpers.ts';
 import { storeFast, userLoad8 } from '../mm/memory.ts';
@@ -176,6 +177,43 @@ function tlbConfig(s: Scenario): TlbConfig | undefined {
   if (n === undefined) return undefined;
   if ((n & (n - 1)) !== 0) throw new ScenarioError('scenario.machine.tlbEntries: expected a power of two');
   return { entries: n, ways: Math.min(4, n), replacement: 'lru' };
+}
+
+/**
+ * Model memory per workload page (ground-truth arrays, bitmaps, PTEs, frames' bookkeeping) and per
+ * page and process mapping it (virtual-address table, page tables), in bytes: twice what was
+ * measured (about 40 and 8 bytes; `/usr/bin/time -f %M` over 1M..4M pages, 2..64 processes).
+ */
+export const RUN_BYTES_PER_PAGE = 80;
+export const RUN_BYTES_PER_PAGE_PER_PROCESS = 16;
+/** Bytes per TLB entry (typed arrays of vpn, mm, pfn, flags, a data pointer), rounded up. */
+export const RUN_BYTES_PER_TLB_ENTRY = 64;
+
+/** Memory a run may plan to use: half of this machine's memory. */
+export function runMemoryBudget(): number {
+  return Math.floor(totalmem() / 2);
+}
+
+/** Estimated peak bytes of one method run of `s` (the methods run one after the other). */
+export function runMemoryEstimate(s: Scenario, o: RunOptions = {}): number {
+  const pages = totalPages(s);
+  const processes = o.processes === 'per-cpu' ? s.machine.cpus : 1;
+  const tlb = s.machine.cpus * (s.machine.tlbEntries ?? DEFAULT_TLB.entries);
+  return (
+    pages * (RUN_BYTES_PER_PAGE + processes * RUN_BYTES_PER_PAGE_PER_PROCESS) + tlb * RUN_BYTES_PER_TLB_ENTRY
+  );
+}
+
+/** Refuses, before any work, a run whose estimated memory exceeds the budget (one line, names both). */
+export function checkRunLimits(s: Scenario, o: RunOptions = {}): void {
+  const need = runMemoryEstimate(s, o);
+  const budget = runMemoryBudget();
+  if (need > budget) {
+    const mib = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`;
+    throw new ScenarioError(
+      `scenario: needs about ${mib(need)} of model memory (${totalPages(s)} pages${o.processes === 'per-cpu' ? ` x ${s.machine.cpus} processes` : ''}), over the limit of ${mib(budget)} (half of this machine's memory)`,
+    );
+  }
 }
 
 /** Stores the scenario will issue (0 if unknown: a trace). */
@@ -580,6 +618,7 @@ function costsFor(s: Scenario, o: RunOptions): CostParams {
 export function runScenarioSync(s: Scenario, o: RunOptions = {}): RunResult {
   if (s.workload.pattern === 'trace')
     throw new ScenarioError('scenario.workload: a trace workload needs runScenario (async)');
+  checkRunLimits(s, o);
   const costs = costsFor(s, o);
   const total = scenarioStores(s);
   const runs = methodsFor(s, o).map((method) => {
@@ -598,6 +637,7 @@ export function runScenarioSync(s: Scenario, o: RunOptions = {}): RunResult {
 /** Run a scenario (generated or trace), every method. */
 export async function runScenario(s: Scenario, o: RunOptions = {}): Promise<RunResult> {
   if (s.workload.pattern !== 'trace') return runScenarioSync(s, o);
+  checkRunLimits(s, o);
   const costs = costsFor(s, o);
   const runs: { result: MethodResult; series: MethodSeries; switches: MethodSwitch[] }[] = [];
   for (const method of methodsFor(s, o)) {

@@ -7,11 +7,11 @@
  * Page space: the workload addresses the buffers laid end to end in file order; `bufferBases`
  * maps a workload page back to (buffer, page inside it).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { costParamsSchema, firstIssue } from './cost-model.ts';
 import { WorkloadInputError } from './errors.ts';
+import { readInputFile } from './files.ts';
 import {
   type BasicPatternParams,
   createGenerator,
@@ -34,6 +34,17 @@ const intIn = (lo: number, hi: number, what = `an integer in [${lo}, ${hi}]`) =>
   return z.number({ error }).int({ error }).min(lo, { error }).max(hi, { error });
 };
 const posInt = intIn(1, Number.MAX_SAFE_INTEGER, 'a positive integer');
+
+/**
+ * Most stores one scenario may ask for: about 20 minutes of `run --method all` on a 2-core
+ * machine (about a million stores per second per method), far above any built-in (1M).
+ */
+export const MAX_STORES = 1_000_000_000;
+/** Most TLB entries per CPU (a real second-level TLB has 1.5k-3k). */
+export const MAX_TLB_ENTRIES = 65_536;
+/** Longest simulated deferred-I/O delay: a day, in ms. */
+export const MAX_DEFERRED_IO_DELAY_MS = 86_400_000;
+const storeCount = intIn(1, MAX_STORES);
 const nonNegInt = intIn(0, Number.MAX_SAFE_INTEGER, 'an integer >= 0');
 const fraction = (lo: 'open' | 'closed') => {
   const error = lo === 'open' ? 'expected a number in (0, 1]' : 'expected a number in [0, 1]';
@@ -76,7 +87,7 @@ const rectangles = {
 const basicShapes = [sparse, sequential, hotset, zipf, rectangles] as const;
 
 const stream = {
-  stores: posInt,
+  stores: storeCount,
   syncEvery: nonNegInt,
   cpuMode: z.enum(['roundRobin', 'random']).optional(),
   finalSync: z.boolean({ error: 'expected true or false' }).optional(),
@@ -84,12 +95,12 @@ const stream = {
 
 const phaseSchema = z.discriminatedUnion(
   'pattern',
-  basicShapes.map((s) => z.strictObject({ ...s, stores: posInt })) as unknown as [
-    z.ZodObject<typeof sparse & { stores: typeof posInt }, z.core.$strict>,
-    z.ZodObject<typeof sequential & { stores: typeof posInt }, z.core.$strict>,
-    z.ZodObject<typeof hotset & { stores: typeof posInt }, z.core.$strict>,
-    z.ZodObject<typeof zipf & { stores: typeof posInt }, z.core.$strict>,
-    z.ZodObject<typeof rectangles & { stores: typeof posInt }, z.core.$strict>,
+  basicShapes.map((s) => z.strictObject({ ...s, stores: storeCount })) as unknown as [
+    z.ZodObject<typeof sparse & { stores: typeof storeCount }, z.core.$strict>,
+    z.ZodObject<typeof sequential & { stores: typeof storeCount }, z.core.$strict>,
+    z.ZodObject<typeof hotset & { stores: typeof storeCount }, z.core.$strict>,
+    z.ZodObject<typeof zipf & { stores: typeof storeCount }, z.core.$strict>,
+    z.ZodObject<typeof rectangles & { stores: typeof storeCount }, z.core.$strict>,
   ],
 );
 
@@ -109,7 +120,7 @@ export const scenarioSchema = z.strictObject({
   name: nonEmpty,
   description: z.string({ error: 'expected a string' }).optional(),
   seed: intIn(0, 0xffffffff),
-  machine: z.strictObject({ cpus: intIn(1, MAX_CPUS), tlbEntries: posInt.optional() }),
+  machine: z.strictObject({ cpus: intIn(1, MAX_CPUS), tlbEntries: intIn(1, MAX_TLB_ENTRIES).optional() }),
   buffers: z
     .array(
       z.strictObject({
@@ -124,8 +135,9 @@ export const scenarioSchema = z.strictObject({
   consumer: z.enum(['gpu', 'display']),
   /** Simulated delay of the deferred-I/O work (display consumer), in ms. Default 1000. */
   deferredIoDelayMs: z
-    .number({ error: 'expected a number >= 0' })
-    .min(0, { error: 'expected a number >= 0' })
+    .number({ error: `expected a number in [0, ${MAX_DEFERRED_IO_DELAY_MS}]` })
+    .min(0, { error: `expected a number in [0, ${MAX_DEFERRED_IO_DELAY_MS}]` })
+    .max(MAX_DEFERRED_IO_DELAY_MS, { error: `expected a number in [0, ${MAX_DEFERRED_IO_DELAY_MS}]` })
     .optional(),
   costs: costParamsSchema.optional(),
 });
@@ -187,6 +199,8 @@ function checkSemantics(s: Scenario, where: string): void {
   if (pages > 0xffffffff) fail(`${where}.buffers`, 'expected at most 2^32-1 pages in total');
   const w = s.workload;
   if (w.pattern === 'trace') return;
+  if (w.pattern === 'phases' && w.phases.reduce((a, p) => a + p.stores, 0) > MAX_STORES)
+    fail(`${where}.workload.phases`, `expected at most ${MAX_STORES} stores over all phases`);
   if (w.pattern === 'phases')
     for (const [i, p] of w.phases.entries()) checkPattern(p, pages, `${where}.workload.phases.${i}`);
   else checkPattern(w, pages, `${where}.workload`);
@@ -315,21 +329,26 @@ export const BUILTIN_SCENARIOS: Readonly<Record<string, Scenario>> = Object.free
   'sparse-large': SPARSE_LARGE,
 });
 
+/** Most bytes of a scenario file (a real one is a few hundred). */
+export const MAX_SCENARIO_BYTES = 4 * 1024 * 1024;
+
+/** `name` is a built-in scenario's name (own keys only: `constructor` or `__proto__` is not). */
+export function isBuiltinScenario(name: string): boolean {
+  return Object.hasOwn(BUILTIN_SCENARIOS, name);
+}
+
 /**
  * A built-in by name, else a scenario file by path. Returns a fresh deep copy (callers may
  * mutate it, e.g. to apply command-line overrides).
  */
 export function loadScenario(nameOrPath: string): Scenario {
-  const builtin = BUILTIN_SCENARIOS[nameOrPath];
-  if (builtin !== undefined) return structuredClone(builtin);
+  if (isBuiltinScenario(nameOrPath)) return structuredClone(BUILTIN_SCENARIOS[nameOrPath]!);
   let text: string;
   try {
-    text = readFileSync(nameOrPath, 'utf8');
+    text = readInputFile(nameOrPath, 'scenario', MAX_SCENARIO_BYTES);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new ScenarioError(
-      `${nameOrPath}: cannot read (${code}); built-in scenarios: ${Object.keys(BUILTIN_SCENARIOS).join(', ')}`,
-    );
+    const msg = e instanceof Error ? e.message.replace(/^scenario /, '') : String(e);
+    throw new ScenarioError(`${msg}; built-in scenarios: ${Object.keys(BUILTIN_SCENARIOS).join(', ')}`);
   }
   return parseScenarioText(text, nameOrPath);
 }
@@ -372,7 +391,7 @@ export function scenarioGenerator(s: Scenario, seed = s.seed): OpGenerator {
 
 /** Directory a scenario's relative paths (a trace `file`) resolve against: the file's, or cwd for a built-in. */
 export function scenarioBaseDir(nameOrPath: string): string {
-  return BUILTIN_SCENARIOS[nameOrPath] !== undefined ? process.cwd() : dirname(resolve(nameOrPath));
+  return isBuiltinScenario(nameOrPath) ? process.cwd() : dirname(resolve(nameOrPath));
 }
 
 /**

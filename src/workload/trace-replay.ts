@@ -8,13 +8,15 @@
  *
  * The first non-blank line is the version header; blank lines are skipped. Fields are exact:
  * an unknown or missing field, a wrong type or an out-of-range number is a `TraceError` whose
- * one-line message names the source, the line number and the field. Reading streams (readline)
- * into the same reusable OpBatch as the generators.
+ * one-line message names the source, the line number and the field. Reading streams (lines of at
+ * most MAX_TRACE_LINE characters, from regular files only) into the same reusable OpBatch as the
+ * generators.
  */
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { WorkloadInputError } from './errors.ts';
+import { checkRegularFile } from './files.ts';
 import {
   MAX_CPUS,
   OP_LOAD,
@@ -44,16 +46,32 @@ export interface TraceLimits {
   cpus?: number;
 }
 
-const FIELDS: Record<string, readonly string[]> = {
-  store: ['op', 'cpu', 'page', 'offset', 'value'],
-  load: ['op', 'cpu', 'page', 'offset'],
-  sync: ['op'],
-};
-const KIND: Record<string, number> = { store: OP_STORE, load: OP_LOAD, sync: OP_SYNC };
+const FIELDS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['store', ['op', 'cpu', 'page', 'offset', 'value']],
+  ['load', ['op', 'cpu', 'page', 'offset']],
+  ['sync', ['op']],
+]);
+const KIND: ReadonlyMap<string, number> = new Map([
+  ['store', OP_STORE],
+  ['load', OP_LOAD],
+  ['sync', OP_SYNC],
+]);
+
+/**
+ * Longest trace line accepted, in UTF-16 code units: a real line is under 100; the cap keeps a
+ * file without newlines (or one huge nested value) from filling memory or the parser's stack.
+ */
+export const MAX_TRACE_LINE = 4096;
 
 function show(v: unknown): string {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 37)}...` : s;
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined;
+  }
+  if (s === undefined) s = typeof v === 'object' && v !== null ? '(a nested value)' : String(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
 /** Parses one trace line into `batch` at index `at`. */
@@ -76,9 +94,9 @@ export function parseTraceLine(
   const rec = o as Record<string, unknown>;
   const op = rec.op;
   if (op === undefined) throw new TraceError(source, lineNo, 'op', 'missing');
-  if (typeof op !== 'string' || !(op in FIELDS))
+  const fields = typeof op === 'string' ? FIELDS.get(op) : undefined;
+  if (typeof op !== 'string' || fields === undefined)
     throw new TraceError(source, lineNo, 'op', `expected "store", "load" or "sync", got ${show(op)}`);
-  const fields = FIELDS[op]!;
   for (const k of Object.keys(rec))
     if (!fields.includes(k)) throw new TraceError(source, lineNo, k, `unknown field for a ${op}`);
   const int = (name: string, hi: number): number => {
@@ -88,7 +106,7 @@ export function parseTraceLine(
       throw new TraceError(source, lineNo, name, `expected an integer in [0, ${hi}], got ${show(v)}`);
     return v;
   };
-  batch.kind[at] = KIND[op]!;
+  batch.kind[at] = KIND.get(op)!;
   if (op === 'sync') {
     batch.cpu[at] = 0;
     batch.page[at] = 0;
@@ -132,6 +150,13 @@ export async function* readTrace(
   limits: TraceLimits = {},
   source: string = typeof input === 'string' ? input : 'trace',
 ): AsyncGenerator<OpBatch, void, void> {
+  if (typeof input === 'string') {
+    try {
+      checkRegularFile(input, 'trace');
+    } catch (e) {
+      throw new TraceError(source, 0, undefined, (e as Error).message.replace(/^trace [^:]*: /, ''));
+    }
+  }
   const stream = typeof input === 'string' ? createReadStream(input, 'utf8') : input;
   const opened = new Promise<void>((resolve, reject) => {
     if (typeof input !== 'string') return resolve();
@@ -141,28 +166,50 @@ export async function* readTrace(
     );
   });
   await opened;
-  const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   let lineNo = 0;
   let sawHeader = false;
   let len = 0;
+  let rest = '';
+  const tooLong = () =>
+    new TraceError(source, lineNo + 1, undefined, `line longer than ${MAX_TRACE_LINE} characters`);
+  const decoder = new StringDecoder('utf8');
   try {
-    for await (const line of rl) {
-      lineNo++;
-      if (line.trim() === '') continue;
-      if (!sawHeader) {
-        checkHeader(line, source, lineNo);
-        sawHeader = true;
-        continue;
+    for await (const chunk of stream as AsyncIterable<string | Buffer>) {
+      const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
+      let from = 0;
+      for (let nl = text.indexOf('\n', from); nl >= 0; nl = text.indexOf('\n', from)) {
+        let line = text.slice(from, nl);
+        from = nl + 1;
+        if (line.length > MAX_TRACE_LINE) throw tooLong();
+        if (line.endsWith('\r')) line = line.slice(0, -1);
+        lineNo++;
+        if (line.trim() === '') continue;
+        if (!sawHeader) {
+          checkHeader(line, source, lineNo);
+          sawHeader = true;
+          continue;
+        }
+        parseTraceLine(line, lineNo, source, limits, batch, len++);
+        if (len === batch.capacity) {
+          batch.length = len;
+          len = 0;
+          yield batch;
+        }
       }
-      parseTraceLine(line, lineNo, source, limits, batch, len++);
-      if (len === batch.capacity) {
-        batch.length = len;
-        len = 0;
-        yield batch;
-      }
+      rest = text.slice(from);
+      if (rest.length > MAX_TRACE_LINE) throw tooLong();
     }
+    if (rest.endsWith('\r')) rest = rest.slice(0, -1);
+    if (rest.trim() !== '') {
+      lineNo++;
+      if (!sawHeader) {
+        checkHeader(rest, source, lineNo);
+        sawHeader = true;
+      } else {
+        parseTraceLine(rest, lineNo, source, limits, batch, len++);
+      }
+    } else if (rest !== '') lineNo++;
   } finally {
-    rl.close();
     if (typeof input === 'string') stream.destroy();
   }
   if (!sawHeader)

@@ -112,10 +112,15 @@ describe('check', () => {
       ['nosuch', {}, /unknown model 'nosuch' \(models: counter, deadlock/],
       ['counter', { variant: 'x' }, /no variant 'x' \(variants: racy, atomic, locked\)/],
       ['counter', { strategy: 'bfs' }, /unknown strategy 'bfs'/],
-      ['counter', { maxExecutions: '-1' }, /--max-executions must be a non-negative integer/],
+      [
+        'counter',
+        { maxExecutions: '-1' },
+        /--max-executions must be an integer in 1\.\.1000000000, got '-1'/,
+      ],
       ['counter', { seed: '1.5' }, /--seed must be/],
       ['counter', { time: '0' }, /--time must be a positive number/],
-      ['counter', { pctDepth: '0' }, /--pct-depth must be at least 1/],
+      ['counter', { pctDepth: '0' }, /--pct-depth must be an integer in 1\.\.64, got '0'/],
+      ['counter', { maxSteps: '0' }, /--max-steps must be an integer in 1\.\.1000000, got '0'/],
     ];
     for (const [model, args, msg] of bad) {
       const p = runCheckCommand(ALL_TOYS, model, args);
@@ -170,7 +175,7 @@ describe('replay', () => {
         schedule: 'v1:',
         trace: '/nonexistent-dir/x.json',
       }),
-    ).rejects.toThrow(/cannot write: ENOENT/);
+    ).rejects.toThrow(/--trace \/nonexistent-dir\/x\.json: directory \/nonexistent-dir does not exist/);
   });
 
   it('exit 0 for a passing schedule; human output shows the full schedule', async () => {

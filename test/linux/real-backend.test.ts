@@ -16,8 +16,11 @@ import {
 import { probeKernel, skipReason } from '../../src/linux/probe.ts';
 import { KernelBackend } from '../../src/linux/real-backend.ts';
 import type { Prot } from '../../src/linux/tracking.ts';
+import { requireOrSkip } from '../capability.ts';
 
 const reason = skipReason(probeKernel());
+// DIRTYSCOPE_REQUIRE=kernel turns this suite's skip into a failure.
+requireOrSkip('kernel', reason);
 
 describe.skipIf(reason !== null)(`real backend${reason ? ` [SKIP: ${reason}]` : ''}`, () => {
   it('the protection table matches /proc/self/maps after random mprotect/unmap/remap', () => {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runToCompletion } from '../../src/checker/task.ts';
+import type { CpuMask } from '../../src/hw/cpumask.ts';
 import { entryIndexAt, setPte } from '../../src/hw/pagetable.ts';
 import {
   LEVEL_PMD,
@@ -43,7 +44,7 @@ function st(w: World, cpu: number, vma: Vma, page: number): void {
   expect(storeFast(w.k, w.k.cpus[cpu]!, vma.mm, addrOf(vma, page), 1)).toBe(0);
 }
 
-const popcount = (m: number) => m.toString(2).replace(/0/g, '').length;
+const popcount = (m: CpuMask) => m.count();
 const rw = (e: [number, number]) => (e[0] & PTE_RW) !== 0;
 const dirty = (e: [number, number]) => (e[0] & PTE_DIRTY) !== 0;
 

@@ -102,9 +102,9 @@ describe('built-in scenarios', () => {
 
 describe('scenario schema errors name the field', () => {
   const cases: [string, unknown, string][] = [
-    ['workload.stores', 0, 'scenario.workload.stores: expected a positive integer'],
-    ['workload.stores', 1.5, 'scenario.workload.stores: expected a positive integer'],
-    ['workload.stores', '10', 'scenario.workload.stores: expected a positive integer'],
+    ['workload.stores', 0, 'scenario.workload.stores: expected an integer in [1, 1000000000]'],
+    ['workload.stores', 1.5, 'scenario.workload.stores: expected an integer in [1, 1000000000]'],
+    ['workload.stores', '10', 'scenario.workload.stores: expected an integer in [1, 1000000000]'],
     ['workload.syncEvery', -1, 'scenario.workload.syncEvery: expected an integer >= 0'],
     ['workload.hotFraction', 0, 'scenario.workload.hotFraction: expected a number in (0, 1]'],
     ['workload.hotProbability', 2, 'scenario.workload.hotProbability: expected a number in [0, 1]'],
@@ -114,15 +114,18 @@ describe('scenario schema errors name the field', () => {
     ['name', '', 'scenario.name: expected a non-empty string'],
     ['seed', -1, 'scenario.seed: expected an integer in [0, 4294967295]'],
     ['machine.cpus', 0, 'scenario.machine.cpus: expected an integer in [1, 256]'],
-    ['machine.tlbEntries', 0, 'scenario.machine.tlbEntries: expected a positive integer'],
+    ['workload.stores', 1_000_000_001, 'scenario.workload.stores: expected an integer in [1, 1000000000]'],
+    ['machine.tlbEntries', 0, 'scenario.machine.tlbEntries: expected an integer in [1, 65536]'],
+    ['machine.tlbEntries', 2 ** 40, 'scenario.machine.tlbEntries: expected an integer in [1, 65536]'],
     ['buffers', [], 'scenario.buffers: expected at least one buffer'],
     ['buffers.1.pages', 0, 'scenario.buffers.1.pages: expected an integer in [1, 67108864]'],
     ['buffers.0.method', 'dirtybit', 'scenario.buffers.0.method: invalid option'],
     ['buffers.1.name', 'vertices', 'scenario.buffers.1.name: duplicate buffer name "vertices"'],
     ['consumer', 'printer', 'scenario.consumer: invalid option'],
-    ['costs.wpFaultNs', -5, 'scenario.costs.wpFaultNs: expected a finite number >= 0'],
+    ['costs.wpFaultNs', -5, 'scenario.costs.wpFaultNs: expected a finite number in [0, 1000000000000]'],
     ['costs.wpFault', 5, 'scenario.costs.wpFault: unknown field'],
-    ['deferredIoDelayMs', -1, 'scenario.deferredIoDelayMs: expected a number >= 0'],
+    ['deferredIoDelayMs', -1, 'scenario.deferredIoDelayMs: expected a number in [0, 86400000]'],
+    ['deferredIoDelayMs', 1e300, 'scenario.deferredIoDelayMs: expected a number in [0, 86400000]'],
     ['machine', undefined, 'scenario.machine: missing (expected object)'],
   ];
   for (const [path, value, msg] of cases)
@@ -165,7 +168,7 @@ describe('scenario schema errors name the field', () => {
       stores: 1,
       syncEvery: 0,
     };
-    expect(errorOf(s)).toBe('scenario.workload.phases.0.stores: expected a positive integer');
+    expect(errorOf(s)).toBe('scenario.workload.phases.0.stores: expected an integer in [1, 1000000000]');
   });
 
   it('random junk never escapes as anything but a one-line ScenarioError', () => {

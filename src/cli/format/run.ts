@@ -76,6 +76,19 @@ export function formatRun(r: RunResult): string {
     '  written = pages written between syncs (ground truth, summed over rounds); tracked = pages the consumer received;',
   );
   out.push('  missed = written pages the consumer did not receive (must be 0).');
+  for (const m of r.methods) {
+    if (m.tracked <= m.pagesWritten) continue;
+    const toPagetable = r.switches.some(
+      (w) => w.run === m.method && w.from === 'mkwrite' && w.to === 'pagetable',
+    );
+    out.push(
+      `  ${m.method}: tracked exceeds written by ${num(m.tracked - m.pagesWritten)}: pages sent that were not written (safe, costs copies)${
+        toPagetable
+          ? '; at its mkwrite -> pagetable switch the driver marks the whole recorded window dirty, as vmwgfx does'
+          : ''
+      }.`,
+    );
+  }
   if (r.methods.length > 1) {
     const best = [...r.methods].sort((a, b) => a.modelledNs - b.modelledNs)[0]!;
     out.push(`  cheapest: ${best.method} (${modelledTime(best.modelledNs)} modelled)`);
