@@ -30,6 +30,7 @@ import {
   FAULT_FLAG_USER,
   FAULT_FLAG_WRITE,
   type MmStruct,
+  VM_EXEC,
   VM_FAULT_ERROR,
   VM_FAULT_LOCKED,
   VM_FAULT_NOPAGE,
@@ -49,6 +50,10 @@ import { flushTlbPage } from './tlbflush.ts';
 
 /** vm_get_page_prot: PTE bits for new PTEs. Private writable mappings stay read-only (COW). */
 export function vmGetPageProt(flags: number): number {
+  // PROT_NONE (PAGE_NONE): x86 Linux clears PRESENT and sets PROTNONE; the model keeps PRESENT
+  // and clears USER, so every user access still faults (found by lab diff on 6.1: the model kept
+  // USER and a load through a PROT_NONE mapping succeeded). The lab renders the kernel's encoding.
+  if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return PTE_PRESENT;
   let p = PTE_PRESENT | PTE_USER;
   if ((flags & VM_WRITE) !== 0 && (flags & VM_SHARED) !== 0) p |= PTE_RW;
   return p;

@@ -7,6 +7,7 @@ import {
   PTE_PRESENT,
   PTE_RW,
   PTE_UFFD_WP,
+  PTE_USER,
   pfn4k,
   pteDirty,
 } from '../hw/pte.ts';
@@ -339,7 +340,8 @@ function* changeProtection(k: Kernel, vma: Vma): KGen<void> {
       const lo = k.mem.ptLo[i]!;
       const hi = k.mem.ptHi[i]!;
       if ((lo & PTE_PRESENT) === 0) continue;
-      let nlo = lo & ~PTE_RW;
+      // RW from the rules below; USER from the VMA's protection (PROT_NONE clears it: memory.ts)
+      let nlo = (lo & ~(PTE_RW | PTE_USER)) | (vma.pageProt & PTE_USER);
       // can_change_pte_writable: shared mappings may be upgraded without a fault only if the PTE
       // is already dirty (no write-notify needed for it) and no uffd-wp tracking needs the fault.
       if (writable && sharedMayUpgrade && (!notify || (pteDirty(lo, hi) && (lo & PTE_UFFD_WP) === 0)))

@@ -27,6 +27,7 @@ import {
   ENOMEM,
   madviseDontneed,
   mmCreate,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
   switchMm,
@@ -289,6 +290,17 @@ describe('munmap, madvise(DONTNEED), zap', () => {
     // nor is a VMA split for it: the i_mmap order the helpers walk stays as it was
     expect(runToCompletion(doMprotect(k, mm, v.start + PAGE, PAGE, PROT_READ | PROT_WRITE))).toBe(0);
     expect(mm.vmas).toHaveLength(1);
+  });
+
+  it('mprotect(PROT_NONE) makes a mapped page fault (SEGV) for loads, and PROT_READ makes it readable again', () => {
+    const { k, file, mm } = setup();
+    const va = mapFile(k, mm, file, { pages: 2, prot: PROT_READ });
+    const cpu = k.cpus[0]!;
+    expect(runToCompletion(userLoad8(k, cpu, mm, va.start))).toBe(0);
+    expect(runToCompletion(doMprotect(k, mm, va.start, 2 * PAGE, PROT_NONE))).toBe(0);
+    expect(runToCompletion(userLoad8(k, cpu, mm, va.start))).toBeLessThan(0);
+    expect(runToCompletion(doMprotect(k, mm, va.start, 2 * PAGE, PROT_READ))).toBe(0);
+    expect(runToCompletion(userLoad8(k, cpu, mm, va.start))).toBe(0);
   });
 
   it('madvise(MADV_DONTNEED) over a hole returns -ENOMEM but still zaps the mapped part', () => {
