@@ -113,7 +113,7 @@ export function genSequence(seed: number, o: GenOptions): LabOp[] {
       if (lastMap !== null && g.below(3) === 0) {
         // alias an earlier mapping: same device, overlapping pages
         d = lastMap.d;
-        off = Math.max(0, lastMap.off + g.below(5) - 2);
+        off = Math.min(LAB_NPAGES - 1, Math.max(0, lastMap.off + g.below(5) - 2));
         n = 1 + g.below(Math.min(LAB_NPAGES - off, lastMap.n + 4));
       } else {
         off = g.below(3) === 0 ? 0 : g.below(LAB_NPAGES);
