@@ -15,6 +15,7 @@ import { MODELS } from '../models/catalogue.ts';
 import { TraceFormatError, writeTraceFileAtomic } from '../trace/io.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatCheck, formatProgress } from './format/check.ts';
+import { resolveModelArg } from './model-arg.ts';
 
 export interface CheckArgs {
   variant?: string;
@@ -164,7 +165,9 @@ export function ttyProgress(): { io: CommandIo; done: () => void } {
 export function register(program: Command): void {
   program
     .command('check <model>')
-    .description('explore the interleavings of a model variant and check its properties')
+    .description(
+      'explore the interleavings of a model variant and check its properties (model: a catalogue name, a model module .ts/.js, or a .litmus.json file)',
+    )
     .option('--variant <name>', 'variant to check (default: mainline)')
     .option('--strategy <name>', 'dfs (exhaustive), random or pct', 'dfs')
     .option('--max-executions <n>', 'execution budget (default: dfs 1000000, random/pct 10000)')
@@ -181,7 +184,8 @@ export function register(program: Command): void {
     .action(async (model: string, args: CheckArgs) => {
       const p = ttyProgress();
       try {
-        const out = await runCheckCommand(MODELS, model, args, p.io);
+        const m = await resolveModelArg(MODELS, model);
+        const out = await runCheckCommand(m.catalogue, m.name, args, p.io);
         p.done();
         process.stdout.write(out.stdout);
         process.exitCode = out.exitCode;

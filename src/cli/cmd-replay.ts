@@ -14,6 +14,7 @@ import { TraceFormatError, writeTraceFileAtomic } from '../trace/io.ts';
 import { type CommandOutput, findModel, parseCount, pickVariant } from './cmd-check.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatReplay } from './format/check.ts';
+import { resolveModelArg } from './model-arg.ts';
 
 export interface ReplayArgs {
   variant?: string;
@@ -65,7 +66,8 @@ export function register(program: Command): void {
     .option('--max-steps <n>', 'step bound (default 10000)')
     .option('--json', 'print the result as one JSON document')
     .action(async (model: string, args: ReplayArgs) => {
-      const out = await runReplayCommand(MODELS, model, args);
+      const m = await resolveModelArg(MODELS, model);
+      const out = await runReplayCommand(m.catalogue, m.name, args);
       process.stdout.write(out.stdout);
       process.exitCode = out.exitCode;
     });

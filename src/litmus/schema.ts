@@ -222,9 +222,9 @@ export type LitmusStep = z.infer<typeof stepSchema>;
 function firstIssue(where: string, err: z.ZodError): string {
   const issue = err.issues[0]!;
   const path = issue.path.map(String);
-  if (issue.code === 'unrecognized_keys')
-    return `${[where, ...path, issue.keys[0]!].join('.')}: unknown field`;
-  return `${[where, ...path].join('.')}: ${issue.message}`;
+  if (issue.code === 'unrecognized_keys') path.push(issue.keys[0]!);
+  const at = path.length === 0 ? '' : ` ${path.join('.')}:`;
+  return `${where}:${at} ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`;
 }
 
 /** Parse and validate a litmus document; `where` names it in errors (a file name). */
