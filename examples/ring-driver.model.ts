@@ -8,7 +8,9 @@
  *  - pfn_mkwrite: under the driver lock, append the page to the dirty list; the lock is held
  *    until the PTE is writable, so a flush cannot slip in between. `pfnMkwriteDone` is a MODEL
  *    EXTENSION (the proposed fix of the catalogue's `mkwrite-window`): today's kernel has no such
- *    hook, and without it the checker finds that window in this driver too (try deleting it);
+ *    hook. Without it the checker finds that window in this driver too, once the app also writes
+ *    a page for the first time during the race (try: unlock in pfnMkwrite, and writer pages
+ *    [1, 0]);
  *  - flush (a kernel worker): under the driver lock, write-protect AND clean every PTE of the
  *    buffer (`mapping_wrprotect_range`), then hand the dirty list to the device.
  *
