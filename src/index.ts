@@ -6,6 +6,10 @@
  * deferred I/O) <- models / workload / linux; checker and trace are leaves.
  */
 
+export { asModelDef, isModelPath, loadModelFile, ModelLoadError } from './api/load.ts';
+// The public model API (also `dirtyscope/model`): the harness, tasks, footprints and properties
+// a user's model is written with, and the loader `dirtyscope check ./model.ts` uses.
+export * from './api/model.ts';
 // The checker and its catalogue.
 export { check, replay } from './checker/check.ts';
 export type { ModelDef, ModelInstance, Violation } from './checker/model.ts';
@@ -19,6 +23,17 @@ export * as pte from './hw/pte.ts';
 export { SecondaryMmu } from './hw/secondary-mmu.ts';
 export { StoreLog } from './hw/storelog.ts';
 export { Tlb, type TlbConfig } from './hw/tlb.ts';
+// Litmus files (also `dirtyscope/litmus`).
+export {
+  LITMUS_VERSION,
+  type LitmusFile,
+  LitmusFormatError,
+  litmusModel,
+  parseLitmus,
+  readLitmusFile,
+  runLitmusSuite,
+  type SuiteRow,
+} from './litmus/index.ts';
 // The Linux model.
 export { AddressSpace } from './mm/address-space.ts';
 export * as bitmap from './mm/bitmap.ts';

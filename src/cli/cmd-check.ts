@@ -17,6 +17,7 @@ import { TraceFormatError, writeTraceFileAtomic } from '../trace/io.ts';
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatCheck, formatProgress } from './format/check.ts';
 import { cliIo, err, setExitCode, out as writeOut } from './io.ts';
+import { resolveModelArg } from './model-arg.ts';
 import { checkOutputFile } from './outputs.ts';
 import { LineProgress } from './progress.ts';
 
@@ -197,7 +198,9 @@ export function ttyProgress(): { io: CommandIo; done: () => void } {
 export function register(program: Command): void {
   program
     .command('check <model>')
-    .description('explore the interleavings of a model variant and check its properties')
+    .description(
+      'explore the interleavings of a model variant and check its properties (model: a catalogue name, a model module .ts/.js, or a .litmus.json file)',
+    )
     .option('--variant <name>', 'variant to check (default: mainline)')
     .option('--strategy <name>', 'dfs, source-dpor or optimal-dpor (exhaustive), random or pct', 'dfs')
     .option('--max-executions <n>', 'execution budget (default: dfs 1000000, random/pct 10000)')
@@ -214,7 +217,8 @@ export function register(program: Command): void {
     .action(async (model: string, args: CheckArgs) => {
       const p = ttyProgress();
       try {
-        const out = await runCheckCommand(MODELS, model, args, p.io);
+        const m = await resolveModelArg(MODELS, model);
+        const out = await runCheckCommand(m.catalogue, m.name, args, p.io);
         p.done();
         writeOut(out.stdout);
         setExitCode(out.exitCode);

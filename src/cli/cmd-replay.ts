@@ -15,6 +15,7 @@ import { CHECK_LIMITS, type CommandOutput, findModel, parseIntIn, pickVariant } 
 import { EXIT_OK, EXIT_VIOLATION, UsageError } from './errors.ts';
 import { formatReplay } from './format/check.ts';
 import { setExitCode, out as writeOut } from './io.ts';
+import { resolveModelArg } from './model-arg.ts';
 import { checkOutputFile } from './outputs.ts';
 
 export interface ReplayArgs {
@@ -68,7 +69,8 @@ export function register(program: Command): void {
     .option('--max-steps <n>', 'step bound (default 10000)')
     .option('--json', 'print the result as one JSON document')
     .action(async (model: string, args: ReplayArgs) => {
-      const out = await runReplayCommand(MODELS, model, args);
+      const m = await resolveModelArg(MODELS, model);
+      const out = await runReplayCommand(m.catalogue, m.name, args);
       writeOut(out.stdout);
       setExitCode(out.exitCode);
     });

@@ -18,6 +18,7 @@ import { register as registerKernel } from './cmd-kernel.ts';
 import { register as registerKernelDiff } from './cmd-kernel-diff.ts';
 import { register as registerLab } from './cmd-lab.ts';
 import { register as registerList } from './cmd-list.ts';
+import { register as registerLitmus } from './cmd-litmus.ts';
 import { register as registerReplay } from './cmd-replay.ts';
 import { register as registerRun } from './cmd-run.ts';
 import { register as registerServe } from './cmd-serve.ts';
@@ -45,6 +46,7 @@ function program(): Command {
   registerKernelDiff(p);
   registerLab(p);
   registerList(p);
+  registerLitmus(p);
   registerReplay(p);
   registerRun(p);
   registerServe(p);
