@@ -206,6 +206,8 @@ export function register(program: Command): void {
                   ready: session.guest.ready,
                   smp: 2,
                   savedDirty: k.major >= 7,
+                  major: k.major,
+                  minor: k.minor,
                   run: (ops) => session.run(ops),
                 },
                 which,

@@ -34,6 +34,8 @@ export interface Experiment {
   onModel: boolean;
   /** Race experiments: the catalogue model + variant whose checker verdict predicts this one (fail = loss). */
   model?: { name: string; variant: string };
+  /** As `model`, chosen by the kernel's version (the code the kernel has). */
+  modelFor?: (major: number, minor: number) => { name: string; variant: string };
 }
 
 export interface FindingDef {
@@ -332,7 +334,11 @@ export const FINDINGS: FindingDef[] = [
         judge: judgeFbtest,
         attempts: 1, // fbtest repeats the experiment itself (10 runs)
         onModel: false,
-        model: { name: 'fb-defio', variant: 'mainline' },
+        // Before 6.15 the deferred work still took the page lock (the model's `page-lock` variant).
+        modelFor: (major, minor) => ({
+          name: 'fb-defio',
+          variant: major > 6 || (major === 6 && minor >= 15) ? 'mainline' : 'page-lock',
+        }),
       },
       {
         name: 'no delay',
@@ -433,6 +439,8 @@ export interface ConfirmSession {
   smp: number;
   /** The kernel moves D to SavedDirty on write-protect (7.x). */
   savedDirty?: boolean;
+  major?: number;
+  minor?: number;
   run(ops: readonly LabOp[]): Promise<LabReply[]>;
 }
 
@@ -444,7 +452,9 @@ export async function runConfirm(
 ): Promise<FindingResult[]> {
   const out: FindingResult[] = [];
   for (const f of findings) {
-    const model = modelVerdict(f.model.name, f.model.variant);
+    const fm =
+      f.experiments.find((e) => e.role === 'finding')?.modelFor?.(s.major ?? 0, s.minor ?? 0) ?? f.model;
+    const model = modelVerdict(fm.name, fm.variant);
     const base = { name: f.name, title: f.title, claim: f.claim, kernel: s.kver, model };
     const missing: string[] = [];
     if (s.ready?.mod !== true) missing.push('the test module did not load');
@@ -474,7 +484,8 @@ export async function runConfirm(
         if (a === 0 || j.hit) evidence = j.evidence;
       }
       const m = e.onModel ? judgeOnModel(e, s.ready?.wrprotect === true, s.savedDirty === true) : null;
-      const mc = e.model === undefined ? null : modelVerdict(e.model.name, e.model.variant);
+      const ref = e.modelFor !== undefined ? e.modelFor(s.major ?? 0, s.minor ?? 0) : e.model;
+      const mc = ref === undefined ? null : modelVerdict(ref.name, ref.variant);
       ex.push({
         name: e.name,
         role: e.role,

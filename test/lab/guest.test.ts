@@ -68,6 +68,8 @@ describe.skipIf(cap.skip)(`lab on real kernels${cap.label}`, () => {
               ready: s.guest.ready,
               smp: 2,
               savedDirty: k.major >= 7,
+              major: k.major,
+              minor: k.minor,
               run: (ops) => s.run(ops),
             },
             FINDINGS,
