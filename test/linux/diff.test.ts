@@ -54,7 +54,7 @@ describe('sequence generator', () => {
       for (const op of c.ops) {
         expect(isComparable(op)).toBe(true);
         if (op.k === 'store' || op.k === 'load') expect(op.p).toBeLessThan(c.pages);
-        else if (op.k === 'scan') expect(op.req.endPage).toBeLessThanOrEqual(c.pages);
+        else if (op.k === 'scan' || op.k === 'scanAll') expect(op.req.endPage).toBeLessThanOrEqual(c.pages);
         else expect(op.s + op.n).toBeLessThanOrEqual(c.pages);
       }
     }
