@@ -34,7 +34,6 @@ import {
   PTE_RW,
   PTE_UFFD_WP,
   pfn4k,
-  pteDirty,
   wrprotectHi,
   wrprotectLo,
 } from '../hw/pte.ts';
@@ -260,7 +259,8 @@ export function* uffdWpRange(
           nlo = (wrprotectLo(lo, k.shadowStack) | P_UFFD_WP) >>> 0;
           nhi = wrprotectHi(lo, hi, k.shadowStack);
         } else {
-          nlo = (lo & ~P_UFFD_WP) >>> 0;
+          // change_pte_range: pte_modify with the VMA's read-only vm_page_prot, then the upgrade
+          nlo = (lo & ~(P_UFFD_WP | P_RW)) >>> 0;
           if (tryWritable && canChangePteWritable(k, shared, nlo, hi)) nlo = (nlo | P_RW) >>> 0;
         }
         if (nlo !== lo || nhi !== hi) {
@@ -331,7 +331,7 @@ function wpTableRun(
         nlo = (wrprotectLo(lo, ss) | WP) >>> 0;
         nhi = wrprotectHi(lo, hi, ss);
       } else {
-        nlo = (lo & ~WP) >>> 0;
+        nlo = (lo & ~(WP | P_RW)) >>> 0; // pte_modify with the read-only vm_page_prot
         if (tryWritable && canChangePteWritable(k, shared, nlo, hi)) nlo = (nlo | P_RW) >>> 0;
       }
       if (nlo === lo && nhi === hi) continue;
@@ -355,12 +355,14 @@ function wpTableRun(
 }
 
 /**
- * can_change_pte_writable after the uffd-wp bit is gone: a shared PTE that is already dirty (no
- * write-notify needed), or a private PTE of our own anonymous copy.
+ * can_change_pte_writable after the uffd-wp bit is gone, as Linux 6.18 behaves in a VMA
+ * registered for uffd-wp: a private PTE of our own anonymous copy is made writable; a shared PTE
+ * never is, even when dirty (the kernel's comment in uffd_wp_range promises the upgrade; measured:
+ * the next store faults, docs/kernel-diff.md finding 2). `shared` is kept for that reason.
  */
 function canChangePteWritable(k: Kernel, shared: boolean, lo: number, hi: number): boolean {
   if ((lo & P_UFFD_WP) !== 0) return false;
-  if (shared) return pteDirty(lo, hi);
+  if (shared) return false;
   return k.anonPages.has(pfn4k(lo, hi));
 }
 
