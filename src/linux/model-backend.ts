@@ -21,7 +21,7 @@ import { doMmap, doMprotect, doMunmap, mmCreate, PROT_READ, PROT_WRITE, switchMm
 import {
   PM_SCAN_ARG_SIZE,
   type PagemapScanVariant,
-  pagemapFlags,
+  pagemapFlagsRange,
   pagemapScanRaw,
   recycleScanResult,
 } from '../mm/pagemap-scan.ts';
@@ -47,7 +47,7 @@ import {
   type PageRegion,
   type PagemapRun,
   type Prot,
-  pushPagemapRun,
+  pushPagemapRuns,
   type Region,
   type ScanOutcome,
   type ScanRequest,
@@ -94,6 +94,9 @@ export interface ModelBackendOptions {
    */
   scanVariant?: PagemapScanVariant;
 }
+
+/** Scratch for pagemap reads (one per process: results are copied out before it is reused). */
+let pmBuf = new Uint16Array(4096);
 
 /** The model as a {@link TrackingBackend}. */
 export class ModelBackend implements TrackingBackend {
@@ -340,8 +343,9 @@ export class ModelRegion implements Region {
   pagemap(startPage: number, nPages: number): PagemapRun[] {
     this.checkRange(startPage, nPages);
     const out: PagemapRun[] = [];
-    for (let p = startPage; p < startPage + nPages; p++)
-      pushPagemapRun(out, p, pagemapFlags(this.k, this.mm, this.addr(p)));
+    if (pmBuf.length < nPages) pmBuf = new Uint16Array(Math.max(nPages, 2 * pmBuf.length));
+    pagemapFlagsRange(this.k, this.mm, this.addr(startPage), nPages, pmBuf);
+    pushPagemapRuns(out, startPage, pmBuf, nPages);
     return out;
   }
 

@@ -176,11 +176,26 @@ export function applyOp(r: Region, op: TrackingOp, info: OpInfo | null = null): 
   }
 }
 
-/** Everything observable without changing state: all categories (one full scan) and protections. */
-export function observe(r: Region): { scan: unknown; prots: (Prot | null)[] } {
+/** A run `[start, end)` of pages with one protection (`null`: unmapped). */
+export interface ProtRun {
+  start: number;
+  end: number;
+  prot: Prot | null;
+}
+
+/**
+ * Everything observable without changing state: all categories (one full scan) and the
+ * protections, run-length encoded.
+ */
+export function observe(r: Region): { scan: unknown; prots: ProtRun[] } {
   const scan = r.scan({ startPage: 0, endPage: r.pages, categoryMask: 0, returnMask: PM_SCAN_CATEGORIES });
-  const prots: (Prot | null)[] = new Array(r.pages);
-  for (let p = 0; p < r.pages; p++) prots[p] = r.protOf(p);
+  const prots: ProtRun[] = [];
+  for (let p = 0; p < r.pages; p++) {
+    const x = r.protOf(p);
+    const last = prots[prots.length - 1];
+    if (last !== undefined && last.prot === x) last.end = p + 1;
+    else prots.push({ start: p, end: p + 1, prot: x });
+  }
   return { scan, prots };
 }
 

@@ -37,7 +37,7 @@ import {
   type PageRegion,
   type PagemapRun,
   type Prot,
-  pushPagemapRun,
+  pushPagemapRuns,
   type Region,
   type ScanOutcome,
   type ScanRequest,
@@ -277,7 +277,7 @@ export class KernelRegion implements Region {
       );
       if (got !== n * 8) throw new Error(`pagemap read: ${got} of ${n * 8} bytes`);
       // the flags are bits 55..63 of each little-endian u64: bits 23..31 of its upper half
-      for (let i = 0; i < n; i++) pushPagemapRun(out, p + i, words[2 * i + 1]! >>> 23);
+      pushPagemapRuns(out, p, words.subarray(1), n, 23, 2);
       p += n;
     }
     return out;

@@ -137,11 +137,34 @@ export function pagemapFlagNames(f: number): string {
   return names.length ? names.join('|') : '-';
 }
 
-/** Append page `p` with `flags` to a run-length list (pages must come in increasing order). */
-export function pushPagemapRun(out: PagemapRun[], p: number, flags: number): void {
+/**
+ * Append pages `first + i` with flags `flags[i]` (`i < n`) to a run-length list (pages in
+ * increasing order, after any already in `out`). One comparison per page, an object per run.
+ */
+export function pushPagemapRuns(
+  out: PagemapRun[],
+  first: number,
+  flags: { readonly [i: number]: number },
+  n: number,
+  shift = 0,
+  stride = 1,
+): void {
+  if (n === 0) return;
+  let runStart = first;
+  let cur = flags[0]! >>> shift;
   const last = out[out.length - 1];
-  if (last !== undefined && last.end === p && last.flags === flags) last.end = p + 1;
-  else out.push({ start: p, end: p + 1, flags });
+  let open: PagemapRun | null = last !== undefined && last.end === first && last.flags === cur ? last : null;
+  for (let i = 1; i < n; i++) {
+    const f = flags[i * stride]! >>> shift;
+    if (f === cur) continue;
+    if (open !== null) open.end = first + i;
+    else out.push({ start: runStart, end: first + i, flags: cur });
+    open = null;
+    runStart = first + i;
+    cur = f;
+  }
+  if (open !== null) open.end = first + n;
+  else out.push({ start: runStart, end: first + n, flags: cur });
 }
 
 /** Success or a kernel error, as data. */

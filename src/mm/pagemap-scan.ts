@@ -741,3 +741,43 @@ export function pagemapFlags(k: Kernel, mm: MmStruct, addr: number): number {
   if (isUffdWpMarker(lo, hi)) return PM_FLAG_SWAP | PM_FLAG_UFFD_WP;
   return 0;
 }
+
+/**
+ * {@link pagemapFlags} of `n` consecutive pages from `addr` into `out[0..n)`: one VMA lookup per
+ * VMA and one table lookup per 512 pages (same answers as the per-page function).
+ */
+export function pagemapFlagsRange(k: Kernel, mm: MmStruct, addr: number, n: number, out: Uint16Array): void {
+  out.fill(0, 0, n);
+  const end = addr + n * 4096;
+  const mem = k.mem;
+  for (const v of mm.vmas) {
+    const s = Math.max(addr, v.start);
+    const e = Math.min(end, v.end);
+    if (s >= e) continue;
+    for (let a = s; a < e; ) {
+      const vpn = Math.floor(a / 4096);
+      const tableEnd = Math.min(e, (Math.floor(vpn / 512) + 1) * 512 * 4096);
+      const i0 = entryIndexAt(mem, mm.root, vpn, LEVEL_PTE, k.levels, false);
+      if (i0 < 0) {
+        // no PTE table: a hole (0), or a huge leaf (same flags for every page it maps)
+        const f = pagemapFlags(k, mm, a);
+        if (f !== 0) out.fill(f, (a - addr) / 4096, (tableEnd - addr) / 4096);
+        a = tableEnd;
+        continue;
+      }
+      for (let i = i0; a < tableEnd; a += 4096, i++) {
+        const lo = mem.ptLo[i]!;
+        if (lo === 0 && mem.ptHi[i] === 0) continue;
+        const hi = mem.ptHi[i]!;
+        let f = 0;
+        if ((lo & P_PRESENT) !== 0) {
+          f = PM_FLAG_PRESENT | PM_FLAG_MMAP_EXCLUSIVE;
+          if ((lo & P_UFFD_WP) !== 0) f |= PM_FLAG_UFFD_WP;
+          const page = vmNormalPage(k, lo, hi);
+          if (page >= 0 && !k.anonPages.has(page)) f |= PM_FLAG_FILE;
+        } else if (isUffdWpMarker(lo, hi)) f = PM_FLAG_SWAP | PM_FLAG_UFFD_WP;
+        out[(a - addr) / 4096] = f;
+      }
+    }
+  }
+}

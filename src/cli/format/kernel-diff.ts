@@ -6,7 +6,7 @@ import {
   REQUIRED_COVERAGE,
   type StepResult,
 } from '../../linux/diff.ts';
-import type { RelativeLimits, TrackingOp } from '../../linux/ops.ts';
+import type { ProtRun, RelativeLimits, TrackingOp } from '../../linux/ops.ts';
 import { categoryNames } from '../../linux/pagemap-scan.ts';
 import {
   type PageRegion,
@@ -113,14 +113,7 @@ export function formatResult(x: unknown): string {
   if ('threw' in o) return `threw ${String(o.threw)}`;
   if ('access' in o) return `SIGSEGV at page ${String(o.access)}`;
   if ('scan' in o && 'prots' in o) {
-    const runs: string[] = [];
-    const prots = o.prots as (string | null)[];
-    for (let p = 0; p < prots.length; ) {
-      let q = p;
-      while (q < prots.length && prots[q] === prots[p]) q++;
-      runs.push(`[${p},${q}) ${prots[p] ?? 'unmapped'}`);
-      p = q;
-    }
+    const runs = (o.prots as ProtRun[]).map((x) => `[${x.start},${x.end}) ${x.prot ?? 'unmapped'}`);
     return `categories ${formatResult(o.scan)}; prot ${elide(runs)}`;
   }
   const probe =
