@@ -917,6 +917,7 @@ function simplerOps(op: TrackingOp): TrackingOp[] {
       if (op.v !== 1) out.push({ ...op, v: 1 });
       break;
     case 'touch':
+      if (op.s > 0) out.push({ ...op, s: 0 }); // to the front, so the region can shrink
       for (const n of halve(op.n)) out.push({ ...op, n });
       if (op.step > 1) out.push({ ...op, step: op.step === 2 ? 1 : 2 });
       break;
@@ -927,6 +928,7 @@ function simplerOps(op: TrackingOp): TrackingOp[] {
     case 'unmap':
     case 'remap':
     case 'mprotect':
+      if (op.s > 0) out.push({ ...op, s: 0 });
       for (const n of halve(op.n)) out.push({ ...op, n });
       if (op.n > 1) out.push({ ...op, s: op.s + (op.n >> 1), n: op.n - (op.n >> 1) });
       break;
@@ -958,6 +960,7 @@ function simplerOps(op: TrackingOp): TrackingOp[] {
           out.push({ ...op, req: r2 } as TrackingOp);
         }
       const n = q.endPage - q.startPage;
+      if (q.startPage > 0) out.push({ ...op, req: { ...q, startPage: 0, endPage: n } } as TrackingOp);
       if (n > 1) {
         out.push({ ...op, req: { ...q, endPage: q.startPage + (n >> 1) } } as TrackingOp);
         out.push({ ...op, req: { ...q, startPage: q.startPage + (n >> 1) } } as TrackingOp);
