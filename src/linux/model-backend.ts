@@ -19,8 +19,8 @@ import { Kernel, KTask } from '../mm/kernel.ts';
 import type { MmStruct } from '../mm/mm-types.ts';
 import { doMmap, doMprotect, doMunmap, mmCreate, PROT_READ, PROT_WRITE, switchMm } from '../mm/mmap.ts';
 import {
-  PM_SCAN_ARG_SIZE,
   type PagemapScanVariant,
+  PM_SCAN_ARG_SIZE,
   pagemapFlagsRange,
   pagemapScanRaw,
   recycleScanResult,
@@ -44,8 +44,8 @@ import {
   collectRequest,
   type OpenOptions,
   type OpOutcome,
-  type PageRegion,
   type PagemapRun,
+  type PageRegion,
   type Prot,
   pushPagemapRuns,
   type Region,

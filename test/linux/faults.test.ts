@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ModelBackend } from '../../src/linux/model-backend.ts';
+import { applyOp, type TrackingOp } from '../../src/linux/ops.ts';
 import { probeKernel, skipReason } from '../../src/linux/probe.ts';
 import { KernelBackend } from '../../src/linux/real-backend.ts';
 import {
@@ -14,55 +15,55 @@ import {
   PM_PRESENT,
   PM_SWAP,
   PM_UFFD_WP,
-  type Region,
   type TrackingBackend,
 } from '../../src/linux/tracking.ts';
 
 const reason = skipReason(probeKernel());
 
 /** [name, shared, history, faults of the next store to page 0 (Linux 6.18)]. */
-const ROWS: [string, boolean, (r: Region) => void, number][] = [
-  ['fresh page', true, () => {}, 1],
-  ['written page', true, (r) => r.store(0, 0, 1), 0],
-  ['protected empty page (marker): fault in, then the wp fault', true, (r) => r.armWriteProtect(0, 1), 2],
-  ['written then protected', true, (r) => (r.store(0, 0, 1), r.armWriteProtect(0, 1)), 1],
+const st: TrackingOp = { k: 'store', p: 0, v: 1 };
+const ROWS: [string, boolean, TrackingOp[], number][] = [
+  ['fresh page', true, [], 1],
+  ['written page', true, [st], 0],
+  ['protected empty page (marker): fault in, then the wp fault', true, [{ k: 'wp', s: 0, n: 1 }], 2],
+  ['written then protected', true, [st, { k: 'wp', s: 0, n: 1 }], 1],
   // finding 2: un-protecting or mprotect(rw) never makes a shared PTE writable in a uffd-wp VMA
-  ['written, unprotected (shared)', true, (r) => (r.store(0, 0, 1), r.unprotect(0, 1)), 1],
+  ['written, unprotected (shared)', true, [st, { k: 'unprotect', s: 0, n: 1 }], 1],
   [
     'written, protected, unprotected (shared)',
     true,
-    (r) => (r.store(0, 0, 1), r.armWriteProtect(0, 1), r.unprotect(0, 1)),
+    [st, { k: 'wp', s: 0, n: 1 }, { k: 'unprotect', s: 0, n: 1 }],
     1,
   ],
   [
     'written, mprotect read, mprotect rw (shared)',
     true,
-    (r) => (r.store(0, 0, 1), r.mprotect(0, 1, 'read'), r.mprotect(0, 1, 'rw')),
+    [st, { k: 'mprotect', s: 0, n: 1, prot: 'read' }, { k: 'mprotect', s: 0, n: 1, prot: 'rw' }],
     1,
   ],
   [
     'written, mprotect rw again (no change: no PTE touched)',
     true,
-    (r) => (r.store(0, 0, 1), r.mprotect(0, 1, 'rw')),
+    [st, { k: 'mprotect', s: 0, n: 1, prot: 'rw' }],
     0,
   ],
   // private: our anonymous copy is upgraded by both
-  ['written, unprotected (private)', false, (r) => (r.store(0, 0, 1), r.unprotect(0, 1)), 0],
+  ['written, unprotected (private)', false, [st, { k: 'unprotect', s: 0, n: 1 }], 0],
   [
     'written, mprotect read, mprotect rw (private)',
     false,
-    (r) => (r.store(0, 0, 1), r.mprotect(0, 1, 'read'), r.mprotect(0, 1, 'rw')),
+    [st, { k: 'mprotect', s: 0, n: 1, prot: 'read' }, { k: 'mprotect', s: 0, n: 1, prot: 'rw' }],
     0,
   ],
-  ['written, mprotect rw again (private)', false, (r) => (r.store(0, 0, 1), r.mprotect(0, 1, 'rw')), 0],
-  ['read, then store: COW (private)', false, (r) => void r.load(0, 0), 1],
-  ['protected empty page (private): fault in, wp fault', false, (r) => r.armWriteProtect(0, 1), 2],
+  ['written, mprotect rw again (private)', false, [st, { k: 'mprotect', s: 0, n: 1, prot: 'rw' }], 0],
+  ['read, then store: COW (private)', false, [{ k: 'load', p: 0 }], 1],
+  ['protected empty page (private): fault in, wp fault', false, [{ k: 'wp', s: 0, n: 1 }], 2],
 ];
 
-function nextStoreFaults(backend: TrackingBackend, shared: boolean, history: (r: Region) => void): number {
+function nextStoreFaults(backend: TrackingBackend, shared: boolean, history: TrackingOp[]): number {
   const r = backend.open(4, { shared });
   try {
-    history(r);
+    for (const op of history) applyOp(r, op);
     const f0 = r.faults!();
     r.store(0, 7, 9);
     return r.faults!() - f0;

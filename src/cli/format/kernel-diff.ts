@@ -9,8 +9,8 @@ import {
 import type { ProtRun, RelativeLimits, TrackingOp } from '../../linux/ops.ts';
 import { categoryNames } from '../../linux/pagemap-scan.ts';
 import {
-  type PageRegion,
   type PagemapRun,
+  type PageRegion,
   pagemapFlagNames,
   type ScanRequest,
 } from '../../linux/tracking.ts';
