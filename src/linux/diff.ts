@@ -19,7 +19,7 @@
  *
  * ## The generator (probabilities are per sequence or per operation, as stated)
  * Per sequence: MAP_SHARED 3/4, MAP_PRIVATE 1/4. Region size (pages): 1 (5%), 2..8 (13%),
- * 9..511 (37%), 512 (5%), 513..4095 (25%), 4096..65535 (10%), 65536..262143 (4%), 262144 = 2^18
+ * 9..511 (38%), 512 (5%), 513..4095 (27%), 4096..65535 (9%), 65536..262143 (2%), 262144 = 2^18
  * (1%); within a class log-uniform. Per operation (weights out of 100): store 11, load 4,
  * fill 4 (dense, up to 1024 pages), touch 10 (4 in 5 stores, 1 in 5 loads, every `step`-th
  * page, step 1 (1/4, dense), 2 (1/3, one region per page), 3..9 (sparse); pages touched
@@ -34,7 +34,7 @@
  * tracked page can have, plus with 1/10 one that it cannot have). Limits: none 35%, relative
  * vec_len 20% (n-1, n, n+1, or n plus a random delta; n = regions of the unlimited answer),
  * relative max_pages 15% (likewise in pages), both relative 10%, absolute vec_len 10% (1, 2,
- * 511, 512, 513, 1024 or random), absolute max_pages 10%. 3% of single scans are invalid
+ * 511, 513, 1024 or random, 1/8 each; 512, 1/4), absolute max_pages 10%. 3% of single scans are invalid
  * (struct size, unknown flag, unknown category bit, unaligned start, end < start, NULL vec):
  * one error each. Never generated: vec_len 0 with WP_MATCHING (outside the comparable contract,
  * tracking.ts), huge pages.
@@ -173,11 +173,11 @@ const W = PAGE_IS_WRITTEN;
 const SIZE_CLASSES: readonly (readonly [number, number, number])[] = [
   [5, 1, 1],
   [13, 2, 8],
-  [37, 9, 511],
+  [38, 9, 511],
   [5, 512, 512],
-  [25, 513, 4095],
-  [10, 4096, 65535],
-  [4, 65536, 262143],
+  [27, 513, 4095],
+  [9, 4096, 65535],
+  [2, 65536, 262143],
   [1, 262144, 262144],
 ];
 
@@ -326,8 +326,8 @@ function limits(g: Prng, req: ScanRequest, loop: boolean): RelativeLimits | unde
   if (r < 70) return { max: relDelta(g) };
   if (r < 80) return { vec: relDelta(g), max: relDelta(g) };
   if (r < 90) {
-    const v = g.below(7);
-    req.vecLen = [1, 2, 511, 512, 513, 1024][v] ?? (loop ? 1 : 0) + g.below(64);
+    const v = g.below(8);
+    req.vecLen = [1, 2, 511, 512, 512, 513, 1024][v] ?? (loop ? 1 : 0) + g.below(64);
     return undefined;
   }
   req.maxPages = 1 + (g.below(2) === 0 ? g.below(8) : logUniform(g, 1, 20000));

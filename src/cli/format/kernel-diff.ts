@@ -168,7 +168,7 @@ export function formatDiff(r: DiffReport): string {
   const [a, b] = r.backends;
   const head = `kernel diff: seed ${r.seed}, ${r.sequences} sequences of ${r.length} operations; compared per operation: ${r.compared.join(', ')}`;
   if (r.agreed) {
-    return `${head}\n${a} and ${b} agree on every observable (${r.ran} sequences, ${r.ops} operations each).\n${formatCoverage(r.coverage)}`;
+    return `${head}\n${a} and ${b} agree on every observable (${r.ran} sequences, ${r.ops} operations on each side).\n${formatCoverage(r.coverage)}`;
   }
   const m = r.mismatch!;
   const lines = [
