@@ -441,7 +441,7 @@ export function defineTrackingSuite(
         });
         // the generator reaches what the test is named for: outputs beyond one internal batch
         expect(maxRegions).toBeGreaterThan(600);
-        expect(crossed).toBeGreaterThanOrEqual(5);
+        expect(crossed).toBeGreaterThanOrEqual(3);
       });
 
       it('an output that crosses the 512-region batch and completes leaves walk_end at the last batch (6.18)', () => {
