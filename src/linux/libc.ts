@@ -48,6 +48,12 @@ export const O_RDONLY = 0;
 export const O_NONBLOCK = 0o4000;
 /** `O_CLOEXEC` (asm-generic/fcntl.h, octal 02000000). */
 export const O_CLOEXEC = 0o2000000;
+/** `RUSAGE_THREAD` (linux/resource.h). */
+const RUSAGE_THREAD = 1;
+/** `sizeof(struct rusage)` on LP64 (2 timevals + 14 longs). */
+const SIZEOF_RUSAGE = 144;
+/** Offset of `ru_minflt` in `struct rusage` on LP64 (`ru_majflt` follows). */
+const RU_MINFLT_OFFSET = 64;
 /** `_SC_PAGESIZE` (glibc bits/confname.h). */
 const SC_PAGESIZE = 30;
 
@@ -56,6 +62,8 @@ const SC_PAGESIZE = 30;
  * generic table used by arm64, include/uapi/asm-generic/unistd.h (282).
  */
 export const NR_USERFAULTFD: Readonly<Record<string, number>> = { x64: 323, arm64: 282 };
+/** `__NR_perf_event_open` per architecture (same tables as {@link NR_USERFAULTFD}). */
+export const NR_PERF_EVENT_OPEN: Readonly<Record<string, number>> = { x64: 298, arm64: 241 };
 
 /** A libc call returned -1; `errno` is the number, `code` its symbolic name (e.g. `EINVAL`). */
 export class SyscallError extends Error {
@@ -130,6 +138,19 @@ export interface Libc {
   /** `syscall(__NR_userfaultfd, flags)`; returns the new fd. */
   userfaultfd(flags: number): number;
   /**
+   * Page faults taken so far by the calling thread: `ru_minflt + ru_majflt` of
+   * `getrusage(RUSAGE_THREAD)` (the kernel counts a fault once it is handled, user or kernel mode,
+   * a retried fault as major). Reuses one buffer: no allocation between two calls.
+   */
+  threadFaults(): number;
+  /**
+   * `syscall(__NR_perf_event_open, attr, pid, cpu, group_fd, flags)`; returns the new fd.
+   * Throws SyscallError (ENOSYS where the architecture's number is unknown).
+   */
+  perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number;
+  /** `pread(fd, buf, buf.length, offset)`; returns the bytes read. */
+  pread(fd: number, buf: Uint8Array, offset: number): number;
+  /**
    * An ArrayBuffer over `length` bytes of process memory at `addr`, without copy: stores into a
    * typed array over it are real CPU stores to that memory (koffi external buffer). Accessing it
    * after the memory is unmapped crashes the process, so callers guard every access.
@@ -168,6 +189,12 @@ export function getLibc(): Libc {
   const ioctl = lib.func('int ioctl(int fd, unsigned long request, ...)');
   const syscall = lib.func('long syscall(long number, ...)');
   const sysconf = lib.func('long sysconf(int name)');
+  const getrusage = lib.func('int getrusage(int who, _Out_ uint8_t *usage)');
+  const pread = lib.func('intptr_t pread(int fd, _Out_ uint8_t *buf, size_t count, int64_t offset)');
+  // struct rusage: two struct timeval (32 bytes), then 14 longs; ru_minflt is the 5th long
+  // (offset 64), ru_majflt the 6th (offset 72)
+  const rusage = new Uint8Array(SIZEOF_RUSAGE);
+  const rusageView = new DataView(rusage.buffer);
 
   const check = (call: string, r: number | bigint): number => {
     const n = Number(r);
@@ -199,6 +226,27 @@ export function getLibc(): Libc {
     open: (path, flags) => check('open', open(path, flags, 'int', 0)),
     ioctl: (fd, request, arg) => check('ioctl', ioctl(fd, request, 'void *', arg)),
     userfaultfd: (flags) => check('userfaultfd', syscall(nrUffd, 'int', flags)),
+    threadFaults: () => {
+      check('getrusage', getrusage(RUSAGE_THREAD, rusage));
+      // u32 halves: no BigInt allocated between the two reads around an operation
+      const v = rusageView;
+      const o = RU_MINFLT_OFFSET;
+      return (
+        v.getUint32(o, true) +
+        v.getUint32(o + 4, true) * 4294967296 +
+        v.getUint32(o + 8, true) +
+        v.getUint32(o + 12, true) * 4294967296
+      );
+    },
+    perfEventOpen: (attr, pid, cpu, groupFd, flags) => {
+      const nr = NR_PERF_EVENT_OPEN[arch()];
+      if (nr === undefined) throw new SyscallError('perf_event_open', 38);
+      return check(
+        'perf_event_open',
+        syscall(nr, 'void *', attr, 'int', pid, 'int', cpu, 'int', groupFd, 'unsigned long', flags),
+      );
+    },
+    pread: (fd, buf, offset) => check('pread', pread(fd, buf, buf.length, offset)),
     view: (addr, length) => k.view(addr, length),
   };
   return libcInst;

@@ -18,7 +18,13 @@ import { AddressSpace } from '../mm/address-space.ts';
 import { Kernel, KTask } from '../mm/kernel.ts';
 import type { MmStruct } from '../mm/mm-types.ts';
 import { doMmap, doMprotect, doMunmap, mmCreate, PROT_READ, PROT_WRITE, switchMm } from '../mm/mmap.ts';
-import { PM_SCAN_ARG_SIZE, pagemapScanRaw, recycleScanResult } from '../mm/pagemap-scan.ts';
+import {
+  type PagemapScanVariant,
+  PM_SCAN_ARG_SIZE,
+  pagemapFlagsRange,
+  pagemapScanRaw,
+  recycleScanResult,
+} from '../mm/pagemap-scan.ts';
 import {
   madviseDontneedUffd,
   UFFD_MODEL_FEATURES,
@@ -38,8 +44,10 @@ import {
   collectRequest,
   type OpenOptions,
   type OpOutcome,
+  type PagemapRun,
   type PageRegion,
   type Prot,
+  pushPagemapRuns,
   type Region,
   type ScanOutcome,
   type ScanRequest,
@@ -78,11 +86,28 @@ function outcome(r: number): OpOutcome {
   return r >= 0 ? OK : { ok: false, errno: errnoName(r) };
 }
 
+/** Options of {@link ModelBackend}. */
+export interface ModelBackendOptions {
+  /**
+   * PAGEMAP_SCAN as Linux 6.18 does it (`mainline`, default) or as documented (`documented`:
+   * see {@link PagemapScanVariant}). The backend's name is `model` or `model-documented`.
+   */
+  scanVariant?: PagemapScanVariant;
+}
+
+/** Scratch for pagemap reads (one per process: results are copied out before it is reused). */
+let pmBuf = new Uint16Array(4096);
+
 /** The model as a {@link TrackingBackend}. */
 export class ModelBackend implements TrackingBackend {
-  readonly name = 'model';
+  readonly name: string;
+  private readonly scanVariant: PagemapScanVariant;
+  constructor(opts: ModelBackendOptions = {}) {
+    this.scanVariant = opts.scanVariant ?? 'mainline';
+    this.name = this.scanVariant === 'mainline' ? 'model' : `model-${this.scanVariant}`;
+  }
   open(pages: number, opts: OpenOptions = {}): ModelRegion {
-    return new ModelRegion(pages, opts.shared ?? true);
+    return new ModelRegion(pages, opts.shared ?? true, this.scanVariant);
   }
 }
 
@@ -101,7 +126,11 @@ export class ModelRegion implements Region {
   private readonly prot: Uint8Array;
   private closed = false;
 
-  constructor(pages: number, shared: boolean) {
+  constructor(
+    pages: number,
+    shared: boolean,
+    private readonly scanVariant: PagemapScanVariant = 'mainline',
+  ) {
     if (!Number.isInteger(pages) || pages < 1) throw new RangeError(`region of ${pages} pages`);
     this.pages = pages;
     this.shared = shared;
@@ -211,19 +240,24 @@ export class ModelRegion implements Region {
       throw new RangeError(`scan pages [${startPage}, ${endPage}) outside [0, ${this.pages}]`);
     }
     const r = runToCompletion(
-      pagemapScanRaw(this.k, this.mm, {
-        size: req.structSize ?? PM_SCAN_ARG_SIZE,
-        flags: req.flags ?? 0,
-        start: this.addr(startPage) + (req.startByteOffset ?? 0),
-        end: this.addr(endPage) + (req.endByteOffset ?? 0),
-        vecNull: req.vecNull ?? false,
-        vecLen: req.vecLen ?? Math.max(1, endPage - startPage),
-        maxPages: req.maxPages ?? 0,
-        categoryInverted: req.categoryInverted ?? 0,
-        categoryMask: req.categoryMask ?? PAGE_IS_WRITTEN,
-        categoryAnyofMask: req.categoryAnyofMask ?? 0,
-        returnMask: req.returnMask ?? PAGE_IS_WRITTEN,
-      }),
+      pagemapScanRaw(
+        this.k,
+        this.mm,
+        {
+          size: req.structSize ?? PM_SCAN_ARG_SIZE,
+          flags: req.flags ?? 0,
+          start: this.addr(startPage) + (req.startByteOffset ?? 0),
+          end: this.addr(endPage) + (req.endByteOffset ?? 0),
+          vecNull: req.vecNull ?? false,
+          vecLen: req.vecLen ?? Math.max(1, endPage - startPage),
+          maxPages: req.maxPages ?? 0,
+          categoryInverted: req.categoryInverted ?? 0,
+          categoryMask: req.categoryMask ?? PAGE_IS_WRITTEN,
+          categoryAnyofMask: req.categoryAnyofMask ?? 0,
+          returnMask: req.returnMask ?? PAGE_IS_WRITTEN,
+        },
+        this.scanVariant,
+      ),
     );
     if (r.ret < 0) return { ok: false, errno: errnoName(r.ret) };
     // push into a packed array (perf: cheaper than filling a preallocated holey one)
@@ -299,6 +333,20 @@ export class ModelRegion implements Region {
     if (r < 0) return outcome(r);
     this.prot.fill(P_RW, startPage, startPage + nPages);
     return OK;
+  }
+
+  /** Hardware faults the simulated CPU took (each one handled by the model's fault path). */
+  faults(): number {
+    return this.k.counters.hwFaults;
+  }
+
+  pagemap(startPage: number, nPages: number): PagemapRun[] {
+    this.checkRange(startPage, nPages);
+    const out: PagemapRun[] = [];
+    if (pmBuf.length < nPages) pmBuf = new Uint16Array(Math.max(nPages, 2 * pmBuf.length));
+    pagemapFlagsRange(this.k, this.mm, this.addr(startPage), nPages, pmBuf);
+    pushPagemapRuns(out, startPage, pmBuf, nPages);
+    return out;
   }
 
   close(): void {

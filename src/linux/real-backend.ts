@@ -25,6 +25,7 @@ import {
   SyscallError,
 } from './libc.ts';
 import { openPagemap, PAGE_IS_WRITTEN, pagemapScan, ScanVec, SIZEOF_PM_SCAN_ARG } from './pagemap-scan.ts';
+import { type FaultSink, getPerfFaults } from './perf-faults.ts';
 import {
   assertPageOffset,
   assertPageRange,
@@ -33,8 +34,10 @@ import {
   collectRequest,
   type OpenOptions,
   type OpOutcome,
+  type PagemapRun,
   type PageRegion,
   type Prot,
+  pushPagemapRuns,
   type Region,
   type ScanOutcome,
   type ScanRequest,
@@ -103,6 +106,8 @@ interface Shared {
   uffd: number;
   pagemapFd: number;
   vec: ScanVec | null;
+  /** Buffer for pagemap reads (8 bytes per page), grown on demand. */
+  pm: Uint8Array;
 }
 let sharedRes: Shared | null = null;
 
@@ -111,7 +116,7 @@ function getShared(libc: Libc): Shared {
   const uffd = uffdOpen();
   try {
     uffdApi(uffd, REQUIRED_FEATURES);
-    sharedRes = { uffd, pagemapFd: openPagemap(), vec: null };
+    sharedRes = { uffd, pagemapFd: openPagemap(), vec: null, pm: new Uint8Array(0) };
   } catch (e) {
     libc.close(uffd);
     throw e;
@@ -125,6 +130,7 @@ function sharedVec(sh: Shared, n: number): ScanVec {
     sh.vec?.close();
     sh.vec = null;
     sh.vec = new ScanVec(Math.max(n, 1024));
+    sh.vec.touch(); // no first-touch faults in the kernel's copy-out (faults are compared)
   }
   return sh.vec;
 }
@@ -154,6 +160,13 @@ export class KernelRegion implements Region {
   private readonly views: Uint8Array[] = [];
   private readonly sh: Shared;
   private closed = false;
+  /**
+   * Page faults on this region's pages since it was opened (perf-faults.ts: the thread's minor
+   * and major fault events whose address is in the region). Absent where perf events cannot be
+   * opened (differential runs then leave faults out of the comparison).
+   */
+  readonly faults?: () => number;
+  private readonly faultSink: FaultSink | null = null;
 
   constructor(pages: number, shared: boolean) {
     if (!Number.isInteger(pages) || pages < 1) throw new RangeError(`region of ${pages} pages`);
@@ -184,6 +197,16 @@ export class KernelRegion implements Region {
     this.uffd = sh.uffd;
     this.pagemapFd = sh.pagemapFd;
     this.prot = new Uint8Array(pages).fill(P_RW);
+    const perf = getPerfFaults();
+    if (perf !== null) {
+      const sink = perf.track(base, base + len);
+      this.faultSink = sink;
+      this.faults = () => {
+        perf.drain();
+        if (perf.lost > 0) throw new Error(`perf dropped ${perf.lost} fault samples: counts are not exact`);
+        return sink.count;
+      };
+    }
     const chunkBytes = (1 << CHUNK_SHIFT) * this.pageSize;
     for (let off = 0; off < len; off += chunkBytes) {
       this.views.push(new Uint8Array(libc.view(base + off, Math.min(chunkBytes, len - off))));
@@ -235,6 +258,29 @@ export class KernelRegion implements Region {
       );
       p = chunkEnd;
     }
+  }
+
+  pagemap(startPage: number, nPages: number): PagemapRun[] {
+    this.checkRange(startPage, nPages);
+    const out: PagemapRun[] = [];
+    const CHUNK = 65536; // entries per pread (512 KiB)
+    const need = Math.min(nPages, CHUNK) * 8;
+    if (this.sh.pm.length < need) this.sh.pm = new Uint8Array(Math.max(need, 4096));
+    const buf = this.sh.pm;
+    const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
+    for (let p = startPage; p < startPage + nPages; ) {
+      const n = Math.min(CHUNK, startPage + nPages - p);
+      const got = this.libc.pread(
+        this.pagemapFd,
+        buf.subarray(0, n * 8),
+        (this.base / this.pageSize + p) * 8,
+      );
+      if (got !== n * 8) throw new Error(`pagemap read: ${got} of ${n * 8} bytes`);
+      // the flags are bits 55..63 of each little-endian u64: bits 23..31 of its upper half
+      pushPagemapRuns(out, p, words.subarray(1), n, 23, 2);
+      p += n;
+    }
+    return out;
   }
 
   /** The bytes of pages `[startPage, startPage+nPages)` within one 1 GiB chunk (benchmarks). */
@@ -408,6 +454,7 @@ export class KernelRegion implements Region {
     if (this.closed) return;
     this.closed = true;
     this.views.length = 0;
+    if (this.faultSink !== null) getPerfFaults()?.untrack(this.faultSink);
     // munmap drops the uffd registration of the range with the VMA
     this.libc.munmap(this.base, this.pages * this.pageSize);
     this.libc.close(this.memfd);

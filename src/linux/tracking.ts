@@ -102,6 +102,71 @@ export interface PageRegion {
   categories: number;
 }
 
+/**
+ * A run `[start, end)` of pages (relative indices) whose /proc/self/pagemap entries carry the same
+ * flag bits: `flags` is the entry shifted right by 55 (see {@link PM_PRESENT} and friends); the
+ * frame bits below 55 (a PFN or a swap entry, zero without CAP_SYS_ADMIN) are not part of it.
+ */
+export interface PagemapRun {
+  start: number;
+  end: number;
+  flags: number;
+}
+
+/** pagemap flag bits as in {@link PagemapRun.flags} (Documentation/admin-guide/mm/pagemap.rst). */
+export const PM_SOFT_DIRTY = 1 << 0; // bit 55
+export const PM_MMAP_EXCLUSIVE = 1 << 1; // bit 56
+export const PM_UFFD_WP = 1 << 2; // bit 57
+export const PM_GUARD_REGION = 1 << 3; // bit 58
+export const PM_FILE = 1 << 6; // bit 61
+export const PM_SWAP = 1 << 7; // bit 62
+export const PM_PRESENT = 1 << 8; // bit 63
+
+/** `PRESENT|FILE|...` rendering of pagemap flags (0 = `-`). */
+export function pagemapFlagNames(f: number): string {
+  const names: string[] = [];
+  if (f & PM_PRESENT) names.push('PRESENT');
+  if (f & PM_SWAP) names.push('SWAP');
+  if (f & PM_FILE) names.push('FILE');
+  if (f & PM_GUARD_REGION) names.push('GUARD');
+  if (f & PM_UFFD_WP) names.push('UFFD_WP');
+  if (f & PM_MMAP_EXCLUSIVE) names.push('EXCL');
+  if (f & PM_SOFT_DIRTY) names.push('SOFT_DIRTY');
+  const rest = f & ~0x1cf;
+  if (rest) names.push(`0x${rest.toString(16)}`);
+  return names.length ? names.join('|') : '-';
+}
+
+/**
+ * Append pages `first + i` with flags `flags[i]` (`i < n`) to a run-length list (pages in
+ * increasing order, after any already in `out`). One comparison per page, an object per run.
+ */
+export function pushPagemapRuns(
+  out: PagemapRun[],
+  first: number,
+  flags: { readonly [i: number]: number },
+  n: number,
+  shift = 0,
+  stride = 1,
+): void {
+  if (n === 0) return;
+  let runStart = first;
+  let cur = flags[0]! >>> shift;
+  const last = out[out.length - 1];
+  let open: PagemapRun | null = last !== undefined && last.end === first && last.flags === cur ? last : null;
+  for (let i = 1; i < n; i++) {
+    const f = flags[i * stride]! >>> shift;
+    if (f === cur) continue;
+    if (open !== null) open.end = first + i;
+    else out.push({ start: runStart, end: first + i, flags: cur });
+    open = null;
+    runStart = first + i;
+    cur = f;
+  }
+  if (open !== null) open.end = first + n;
+  else out.push({ start: runStart, end: first + n, flags: cur });
+}
+
 /** Success or a kernel error, as data. */
 export type OpOutcome = { ok: true } | { ok: false; errno: string };
 
@@ -233,6 +298,17 @@ export interface Region {
   remap(startPage: number, nPages: number): OpOutcome;
   /** Release everything the region owns (mapping, file). Idempotent; any use afterwards throws. */
   close(): void;
+  /**
+   * Page faults taken by this region's operations since it was opened (the real backend: the
+   * thread's fault count read around each access and system call; the model: its hardware fault
+   * counter). Optional: differential runs compare faults only when both backends count them.
+   */
+  faults?(): number;
+  /**
+   * The /proc/self/pagemap flags of pages `[startPage, startPage + nPages)`, run-length encoded.
+   * Optional, as {@link faults}.
+   */
+  pagemap?(startPage: number, nPages: number): PagemapRun[];
 }
 
 /** A way to create {@link Region}s: the real kernel or the model. */

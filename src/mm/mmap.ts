@@ -25,6 +25,7 @@ import {
   VM_PFNMAP,
   VM_READ,
   VM_SHARED,
+  VM_UFFD_WP,
   VM_WRITE,
   Vma,
   type VmOps,
@@ -323,7 +324,10 @@ function* changeProtection(k: Kernel, vma: Vma): KGen<void> {
   incTlbFlushPending(mm);
   const writable = (vma.flags & VM_WRITE) !== 0;
   const notify = vmaWantsWritenotify(vma);
-  const sharedMayUpgrade = (vma.flags & VM_SHARED) !== 0;
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  // Linux 6.18 never upgrades a shared PTE in a uffd-wp VMA (measured with `kernel diff`:
+  // docs/kernel-diff.md finding 2); elsewhere a dirty shared PTE is upgraded.
+  const sharedMayUpgrade = shared && (vma.flags & VM_UFFD_WP) === 0;
   let changed = 0;
   for (let addr = vma.start; addr < vma.end; ) {
     const vpn = Math.floor(addr / 4096);
@@ -345,6 +349,10 @@ function* changeProtection(k: Kernel, vma: Vma): KGen<void> {
       // can_change_pte_writable: shared mappings may be upgraded without a fault only if the PTE
       // is already dirty (no write-notify needed for it) and no uffd-wp tracking needs the fault.
       if (writable && sharedMayUpgrade && (!notify || (pteDirty(lo, hi) && (lo & PTE_UFFD_WP) === 0)))
+        nlo |= PTE_RW;
+      // private: our own anonymous copy (exclusive: one mm) is upgraded, as can_change_pte_writable
+      // does for an exclusive anon page; a page-cache page stays read-only (COW on write)
+      else if (writable && !shared && (lo & PTE_UFFD_WP) === 0 && k.anonPages.has(pfn4k(lo, hi)))
         nlo |= PTE_RW;
       if (nlo !== lo) {
         // ptep_modify_prot_start/commit: get-and-clear then set, one atomic step in the model, so

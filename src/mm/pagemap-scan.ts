@@ -26,7 +26,16 @@
  * non-zero vec_len (-EINVAL). CHECK_WPASYNC on a VMA that is not WP-async capable: -EPERM.
  */
 import { type KGen, runToCompletion } from '../checker/task.ts';
-import { entryHuge, PTE_PRESENT, PTE_UFFD_WP, pfn2m, wrprotectHi, wrprotectLo } from '../hw/pte.ts';
+import { entryIndexAt } from '../hw/pagetable.ts';
+import {
+  entryHuge,
+  LEVEL_PTE,
+  PTE_PRESENT,
+  PTE_UFFD_WP,
+  pfn2m,
+  wrprotectHi,
+  wrprotectLo,
+} from '../hw/pte.ts';
 import type { Kernel } from './kernel.ts';
 import { setPteAt, vmNormalPage } from './memory.ts';
 import { type MmStruct, VM_HUGETLB, VM_PFNMAP, type Vma } from './mm-types.ts';
@@ -158,7 +167,13 @@ interface ScanState {
   curEnd: number;
   curCat: number;
   foundPages: number;
+  /**
+   * `walk_end`: where the last full batch (or the max_pages cut) stopped; 0 if none did. Like
+   * the kernel's `p.arg.walk_end` it is NOT reset between batches (see {@link pagemapScanRaw}).
+   */
   walkEnd: number;
+  /** The current batch is full (the walk stops with -ENOSPC). */
+  stop: boolean;
   curVmaCategory: number;
   /** The VMA is registered for uffd-wp: empty entries are WRITTEN. */
   curVmaUffd: boolean;
@@ -232,7 +247,7 @@ function flushCur(st: ScanState): void {
 /**
  * pagemap_scan_output: report [addr, end) with categories `cat`; returns the end actually
  * reported (== addr if nothing) and sets `st.stop` semantics via the return code through
- * `st.walkEnd` (non-zero once the output is full).
+ * `st.walkEnd` and `st.stop` (set once the output is full).
  */
 function output(st: ScanState, cat: number, addr: number, end: number): number {
   if (st.arg.vecLen === 0) return end; // no bounce buffer: nothing is reported
@@ -252,7 +267,10 @@ function output(st: ScanState, cat: number, addr: number, end: number): number {
     full = true;
   }
   st.foundPages += nPages;
-  if (full) st.walkEnd = end;
+  if (full) {
+    st.walkEnd = end;
+    st.stop = true;
+  }
   return end;
 }
 
@@ -325,7 +343,7 @@ function scanPte(st: ScanState, vma: Vma, i: number, addr: number): number {
   const next = output(st, c, addr, addr + 4096);
   if (next === addr) return ENOSPC;
   if (st.wp && (c & PAGE_IS_WRITTEN) !== 0) makeUffdWpPte(st, vma, addr, i);
-  return st.walkEnd !== 0 ? ENOSPC : 0;
+  return st.stop ? ENOSPC : 0;
 }
 
 /** PRESENT | UFFD_WP: a present entry that is write-protected (not WRITTEN). */
@@ -400,7 +418,7 @@ function scanWrittenRun(st: ScanState, vma: Vma, i0: number, addr: number, end: 
         st.flushEnd = a + 4096;
       } else makeUffdWpPte(st, vma, a, j);
     }
-    if (st.walkEnd !== 0) return ENOSPC;
+    if (st.stop) return ENOSPC;
     j++;
   }
   return 0;
@@ -438,7 +456,7 @@ const scanOps: MmWalkOps<ScanState> = {
       // no PTE anyone else could hold; a contended PTL here would be reported as a deadlock).
       runToCompletion(uffdWpRange(st.k, vma, addr, reportedEnd, true));
     }
-    return st.walkEnd !== 0 ? ENOSPC : 0;
+    return st.stop ? ENOSPC : 0;
   },
 
   pmdEntry(i: number, addr: number, next: number, walk: MmWalk<ScanState>): number {
@@ -477,7 +495,7 @@ const scanOps: MmWalkOps<ScanState> = {
       );
       flushTlbRange(k, vma.mm, addr, next);
     }
-    return st.walkEnd !== 0 ? ENOSPC : 0;
+    return st.stop ? ENOSPC : 0;
   },
 
   // explore mode: one PTE at a time, the walker holds the PTL
@@ -516,8 +534,13 @@ const scanOps: MmWalkOps<ScanState> = {
  * Locking: mmap_lock for read per chunk; the PTL of each PTE table while its entries are
  * classified and (WP_MATCHING) protected; PROTECTION_VMA notifier start/end around each chunk.
  */
-export function* pagemapScan(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScanResult> {
-  const r = yield* pagemapScanRaw(k, mm, a);
+export function* pagemapScan(
+  k: Kernel,
+  mm: MmStruct,
+  a: PmScanArg,
+  variant: PagemapScanVariant = 'mainline',
+): KGen<PmScanResult> {
+  const r = yield* pagemapScanRaw(k, mm, a, variant);
   const n = Math.max(0, r.ret);
   const out: PmScanResult = {
     ret: r.ret,
@@ -550,8 +573,29 @@ export function recycleScanResult(r: PmScanRawResult): void {
   if (spare === null || spare.starts.length < r.starts.length) spare = r;
 }
 
-/** {@link pagemapScan} with the regions in typed arrays (see {@link PmScanRawResult}). */
-export function* pagemapScanRaw(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmScanRawResult> {
+/**
+ * `mainline`: what Linux 6.18 does. `documented`: what the uapi comment and pagemap.rst say
+ * (`walk_end` is where the walk stopped, so `end` once the whole range was walked), which
+ * differs from mainline when the output crosses the kernel's internal batch of
+ * {@link PM_SCAN_BOUNCE_REGIONS} regions and then completes: mainline leaves `walk_end` at the
+ * start of the last batch (docs/kernel-diff.md, finding 1).
+ */
+export type PagemapScanVariant = 'mainline' | 'documented';
+
+/**
+ * {@link pagemapScan} with the regions in typed arrays (see {@link PmScanRawResult}).
+ *
+ * Batches: the walk fills a bounce buffer of at most {@link PM_SCAN_BOUNCE_REGIONS} regions,
+ * copies it out and walks again from `walk_end` while the last walk stopped on a full buffer.
+ * `walk_end` is set only when a batch stops early and is never reset, so after a batch that
+ * filled up and a final batch that reached `end`, it still holds the earlier stop (mainline).
+ */
+export function* pagemapScanRaw(
+  k: Kernel,
+  mm: MmStruct,
+  a: PmScanArg,
+  variant: PagemapScanVariant = 'mainline',
+): KGen<PmScanRawResult> {
   const fail = (e: number): PmScanRawResult => ({
     ret: -e,
     walkEnd: 0,
@@ -581,6 +625,7 @@ export function* pagemapScanRaw(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmS
     curCat: 0,
     foundPages: 0,
     walkEnd: 0,
+    stop: false,
     curVmaCategory: 0,
     curVmaUffd: false,
     wantFile: ((a.categoryMask | a.categoryAnyofMask | a.returnMask) & PAGE_IS_FILE) !== 0,
@@ -603,7 +648,8 @@ export function* pagemapScanRaw(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmS
   for (let walkStart = a.start; walkStart < end; walkStart = st.walkEnd) {
     st.bufCap = Math.min(st.vecLeft, PM_SCAN_BOUNCE_REGIONS);
     st.bufN = 0;
-    st.walkEnd = 0;
+    st.stop = false;
+    if (variant === 'documented') st.walkEnd = 0;
     const before = st.nOut;
     if (k.explore || !mm.mmapLock.tryDownRead()) yield* mm.mmapLock.downRead();
     const range = wp ? mmuNotifierRangeInit('PROTECTION_VMA', mm, walkStart, end) : null;
@@ -633,4 +679,105 @@ export function* pagemapScanRaw(k: Kernel, mm: MmStruct, a: PmScanArg): KGen<PmS
 function hasBitsOutside(x: number, allowed: number): boolean {
   if (x < 0 || !Number.isInteger(x)) return true;
   return x > 0xffffffff ? true : ((x >>> 0) & ~allowed) !== 0;
+}
+
+// --- the read side of /proc/pid/pagemap (pagemap_read in task_mmu.c), flags only
+
+/**
+ * Flag bits of a /proc/pid/pagemap entry, numbered from bit 55 of the 64-bit entry (so the
+ * value is `entry >> 55`): bit 0 = PM_SOFT_DIRTY (55), 1 = PM_MMAP_EXCLUSIVE (56),
+ * 2 = PM_UFFD_WP (57), 3 = PM_GUARD_REGION (58), 6 = PM_FILE (61), 7 = PM_SWAP (62),
+ * 8 = PM_PRESENT (63). The frame bits below 55 are not modelled (a PFN or a swap entry's
+ * type/offset, and zero without CAP_SYS_ADMIN).
+ */
+export const PM_FLAG_SOFT_DIRTY = 1 << 0;
+export const PM_FLAG_MMAP_EXCLUSIVE = 1 << 1;
+export const PM_FLAG_UFFD_WP = 1 << 2;
+export const PM_FLAG_GUARD_REGION = 1 << 3;
+export const PM_FLAG_FILE = 1 << 6;
+export const PM_FLAG_SWAP = 1 << 7;
+export const PM_FLAG_PRESENT = 1 << 8;
+
+/**
+ * The pagemap flags of the page at `addr` in `mm` (pte_to_pagemap_entry / pagemap_pte_hole,
+ * flags only):
+ * - no VMA, no PTE table, or an empty PTE: 0 (PM_SOFT_DIRTY would be set in a VM_SOFTDIRTY VMA,
+ *   but the model, like the reference kernel, has no CONFIG_MEM_SOFT_DIRTY);
+ * - present PTE: PRESENT, UFFD_WP if the entry has the bit, FILE if it maps a page-cache page
+ *   (not anonymous), MMAP_EXCLUSIVE if the page is mapped once. The model keeps no mapcount: in
+ *   the tracking backend every file page and every private copy is mapped by at most one PTE
+ *   (one mm, one mapping per file offset), so a present page is exclusive;
+ * - a uffd-wp marker (a swap-format entry): SWAP | UFFD_WP;
+ * - a huge PMD leaf: as a present PTE, for every page it maps.
+ */
+export function pagemapFlags(k: Kernel, mm: MmStruct, addr: number): number {
+  if (mm.findVma(addr) === null) return 0;
+  const vpn = Math.floor(addr / 4096);
+  const mem = k.mem;
+  let i = entryIndexAt(mem, mm.root, vpn, LEVEL_PTE, k.levels, false);
+  let lo: number;
+  let hi: number;
+  if (i < 0) {
+    // no PTE table: a hole, or a huge PMD leaf above it
+    i = entryIndexAt(mem, mm.root, vpn, LEVEL_PTE - 1, k.levels, false);
+    if (i < 0 || !entryHuge(mem.ptLo[i]!)) return 0;
+    lo = mem.ptLo[i]!;
+    hi = mem.ptHi[i]!;
+    let f = PM_FLAG_PRESENT | PM_FLAG_MMAP_EXCLUSIVE;
+    if ((lo & P_UFFD_WP) !== 0) f |= PM_FLAG_UFFD_WP;
+    const pfn = pfn2m(lo, hi);
+    if (mem.hasStructPage(pfn) && !k.anonPages.has(pfn)) f |= PM_FLAG_FILE;
+    return f;
+  }
+  lo = mem.ptLo[i]!;
+  hi = mem.ptHi[i]!;
+  if ((lo & P_PRESENT) !== 0) {
+    let f = PM_FLAG_PRESENT | PM_FLAG_MMAP_EXCLUSIVE;
+    if ((lo & P_UFFD_WP) !== 0) f |= PM_FLAG_UFFD_WP;
+    const page = vmNormalPage(k, lo, hi);
+    if (page >= 0 && !k.anonPages.has(page)) f |= PM_FLAG_FILE;
+    return f;
+  }
+  if (isUffdWpMarker(lo, hi)) return PM_FLAG_SWAP | PM_FLAG_UFFD_WP;
+  return 0;
+}
+
+/**
+ * {@link pagemapFlags} of `n` consecutive pages from `addr` into `out[0..n)`: one VMA lookup per
+ * VMA and one table lookup per 512 pages (same answers as the per-page function).
+ */
+export function pagemapFlagsRange(k: Kernel, mm: MmStruct, addr: number, n: number, out: Uint16Array): void {
+  out.fill(0, 0, n);
+  const end = addr + n * 4096;
+  const mem = k.mem;
+  for (const v of mm.vmas) {
+    const s = Math.max(addr, v.start);
+    const e = Math.min(end, v.end);
+    if (s >= e) continue;
+    for (let a = s; a < e; ) {
+      const vpn = Math.floor(a / 4096);
+      const tableEnd = Math.min(e, (Math.floor(vpn / 512) + 1) * 512 * 4096);
+      const i0 = entryIndexAt(mem, mm.root, vpn, LEVEL_PTE, k.levels, false);
+      if (i0 < 0) {
+        // no PTE table: a hole (0), or a huge leaf (same flags for every page it maps)
+        const f = pagemapFlags(k, mm, a);
+        if (f !== 0) out.fill(f, (a - addr) / 4096, (tableEnd - addr) / 4096);
+        a = tableEnd;
+        continue;
+      }
+      for (let i = i0; a < tableEnd; a += 4096, i++) {
+        const lo = mem.ptLo[i]!;
+        if (lo === 0 && mem.ptHi[i] === 0) continue;
+        const hi = mem.ptHi[i]!;
+        let f = 0;
+        if ((lo & P_PRESENT) !== 0) {
+          f = PM_FLAG_PRESENT | PM_FLAG_MMAP_EXCLUSIVE;
+          if ((lo & P_UFFD_WP) !== 0) f |= PM_FLAG_UFFD_WP;
+          const page = vmNormalPage(k, lo, hi);
+          if (page >= 0 && !k.anonPages.has(page)) f |= PM_FLAG_FILE;
+        } else if (isUffdWpMarker(lo, hi)) f = PM_FLAG_SWAP | PM_FLAG_UFFD_WP;
+        out[(a - addr) / 4096] = f;
+      }
+    }
+  }
 }

@@ -28,16 +28,7 @@
 import { type KGen, runToCompletion } from '../checker/task.ts';
 import type { Cpu } from '../hw/cpu.ts';
 import { entryIndexAt } from '../hw/pagetable.ts';
-import {
-  LEVEL_PTE,
-  PTE_PRESENT,
-  PTE_RW,
-  PTE_UFFD_WP,
-  pfn4k,
-  pteDirty,
-  wrprotectHi,
-  wrprotectLo,
-} from '../hw/pte.ts';
+import { LEVEL_PTE, PTE_PRESENT, PTE_RW, PTE_UFFD_WP, pfn4k, wrprotectHi, wrprotectLo } from '../hw/pte.ts';
 import type { Kernel } from './kernel.ts';
 import { handleMmFault, setPteAt, vmaSetPageProt } from './memory.ts';
 import {
@@ -260,7 +251,8 @@ export function* uffdWpRange(
           nlo = (wrprotectLo(lo, k.shadowStack) | P_UFFD_WP) >>> 0;
           nhi = wrprotectHi(lo, hi, k.shadowStack);
         } else {
-          nlo = (lo & ~P_UFFD_WP) >>> 0;
+          // change_pte_range: pte_modify with the VMA's read-only vm_page_prot, then the upgrade
+          nlo = (lo & ~(P_UFFD_WP | P_RW)) >>> 0;
           if (tryWritable && canChangePteWritable(k, shared, nlo, hi)) nlo = (nlo | P_RW) >>> 0;
         }
         if (nlo !== lo || nhi !== hi) {
@@ -331,7 +323,7 @@ function wpTableRun(
         nlo = (wrprotectLo(lo, ss) | WP) >>> 0;
         nhi = wrprotectHi(lo, hi, ss);
       } else {
-        nlo = (lo & ~WP) >>> 0;
+        nlo = (lo & ~(WP | P_RW)) >>> 0; // pte_modify with the read-only vm_page_prot
         if (tryWritable && canChangePteWritable(k, shared, nlo, hi)) nlo = (nlo | P_RW) >>> 0;
       }
       if (nlo === lo && nhi === hi) continue;
@@ -355,12 +347,14 @@ function wpTableRun(
 }
 
 /**
- * can_change_pte_writable after the uffd-wp bit is gone: a shared PTE that is already dirty (no
- * write-notify needed), or a private PTE of our own anonymous copy.
+ * can_change_pte_writable after the uffd-wp bit is gone, as Linux 6.18 behaves in a VMA
+ * registered for uffd-wp: a private PTE of our own anonymous copy is made writable; a shared PTE
+ * never is, even when dirty (the kernel's comment in uffd_wp_range promises the upgrade; measured:
+ * the next store faults, docs/kernel-diff.md finding 2). `shared` is kept for that reason.
  */
 function canChangePteWritable(k: Kernel, shared: boolean, lo: number, hi: number): boolean {
   if ((lo & P_UFFD_WP) !== 0) return false;
-  if (shared) return pteDirty(lo, hi);
+  if (shared) return false;
   return k.anonPages.has(pfn4k(lo, hi));
 }
 
@@ -482,22 +476,37 @@ export function* madviseDontneedUffd(k: Kernel, mm: MmStruct, start: number, len
     if (s >= e) continue;
     covered += e - s;
     if (uffdCtxOf(v) === null || v.file === null) continue;
-    for (let a = s; a < e; a += 4096) {
-      const i = entryIndexAt(mem, mm.root, Math.floor(a / 4096), LEVEL_PTE, k.levels, false);
-      if (i < 0) continue;
-      const lo = mem.ptLo[i]!;
-      if (((lo & P_PRESENT) !== 0 && (lo & P_UFFD_WP) !== 0) || isUffdWpMarker(lo, mem.ptHi[i]!))
-        keep.push(a, i);
+    for (let a = s; a < e; ) {
+      // one table lookup per 512 pages
+      const vpn = Math.floor(a / 4096);
+      const tableEnd = Math.min(e, (Math.floor(vpn / 512) + 1) * 512 * 4096);
+      const i0 = entryIndexAt(mem, mm.root, vpn, LEVEL_PTE, k.levels, false);
+      if (i0 < 0) {
+        a = tableEnd;
+        continue;
+      }
+      for (let i = i0; a < tableEnd; a += 4096, i++) {
+        const lo = mem.ptLo[i]!;
+        if (lo === 0) continue;
+        if (((lo & P_PRESENT) !== 0 && (lo & P_UFFD_WP) !== 0) || isUffdWpMarker(lo, mem.ptHi[i]!))
+          keep.push(a, i);
+      }
     }
   }
   if (covered > 0) yield* madviseDontneed(k, mm, start, end - start);
-  for (let j = 0; j < keep.length; j += 2) {
-    const a = keep[j]!;
-    const i = keep[j + 1]!;
-    const vma = mm.findVma(a)!;
-    const ptl = k.ptl(k.tableOfSlot(Math.floor(i / 512)));
+  // one PTL hold per table run of entries (explore mode: one per entry, a scheduling point each)
+  let vma: Vma | null = null;
+  for (let j = 0; j < keep.length; ) {
+    const slot = Math.floor(keep[j + 1]! / 512);
+    const ptl = k.ptl(k.tableOfSlot(slot));
     if (k.explore || !ptl.tryLock()) yield* ptl.lock();
-    if (mem.ptLo[i] === 0 && mem.ptHi[i] === 0) setPteAt(k, vma, a, i, PTE_MARKER_UFFD_WP_LO, 0);
+    do {
+      const a = keep[j]!;
+      const i = keep[j + 1]!;
+      if (vma === null || a < vma.start || a >= vma.end) vma = mm.findVma(a)!;
+      if (mem.ptLo[i] === 0 && mem.ptHi[i] === 0) setPteAt(k, vma, a, i, PTE_MARKER_UFFD_WP_LO, 0);
+      j += 2;
+    } while (!k.explore && j < keep.length && Math.floor(keep[j + 1]! / 512) === slot);
     ptl.unlock();
   }
   return covered === end - start ? 0 : -ENOMEM;

@@ -196,6 +196,10 @@ export class RefRegion implements Region {
       return { ok: true, regions, walkEnd: end };
     }
     let total = 0;
+    // the kernel copies regions out in batches of 512; walk_end is set where a batch fills up and
+    // is not reset when a later batch reaches `end` (Linux 6.18, docs/kernel-diff.md finding 1)
+    let inBatch = 0;
+    let stoppedAt = -1;
     for (let p = start; p < end; p++) {
       if (this.state[p] === S.Unmapped) continue;
       const cat = this.categories(p);
@@ -207,12 +211,17 @@ export class RefRegion implements Region {
       if (last !== undefined && last.end === p && last.categories === rep) last.end = p + 1;
       else {
         if (regions.length === vecLen) return { ok: true, regions, walkEnd: p };
+        if (inBatch === 512) {
+          stoppedAt = p;
+          inBatch = 0;
+        }
         regions.push({ start: p, end: p + 1, categories: rep });
+        inBatch++;
       }
       total++;
       if (wp && cat & PAGE_IS_WRITTEN) this.protect(p);
     }
-    return { ok: true, regions, walkEnd: end };
+    return { ok: true, regions, walkEnd: stoppedAt >= 0 ? stoppedAt : end };
   }
 
   mprotect(s: number, n: number, prot: Prot): OpOutcome {

@@ -308,11 +308,13 @@ describe('private mappings and read-only shared mappings', () => {
     k.setCurrent(t0);
     expect(runToCompletion(userLoad8(k, k.cpus[0]!, shared, vs.start + 1))).toBe(11);
     expect(runToCompletion(userLoad8(k, k.cpus[0]!, shared, vs.start + PAGE + 1))).toBe(12);
-    // the anonymous copy is reused in place after mprotect RO -> RW (no second copy)
+    // the anonymous copy is reused in place after mprotect RO -> RW (no second copy): mprotect
+    // makes the exclusive anonymous page writable again at once (can_change_pte_writable; on
+    // Linux 6.18 the next store takes no fault, measured by `kernel diff`)
     k.setCurrent(t1);
     runToCompletion(doMprotect(k, priv, vp.start, PAGE, PROT_READ));
     runToCompletion(doMprotect(k, priv, vp.start, PAGE, PROT_READ | PROT_WRITE));
-    expect(pte(k, priv, vp.start)[0] & PTE_RW).toBe(0);
+    expect(pte(k, priv, vp.start)[0] & PTE_RW).toBe(PTE_RW);
     const copy = ptePfn(k, priv, vp.start);
     expect(storeFast(k, k.cpus[1]!, priv, vp.start + 2, 3)).toBe(0);
     expect(k.counters.faultsCow).toBe(2);
