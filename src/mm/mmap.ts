@@ -4,12 +4,15 @@ import {
   entryHuge,
   LEVEL_PMD,
   LEVEL_PTE,
+  mkwriteHi,
+  mkwriteLo,
   PTE_PRESENT,
-  PTE_RW,
   PTE_UFFD_WP,
   PTE_USER,
   pfn4k,
   pteDirty,
+  wrprotectHi,
+  wrprotectLo,
 } from '../hw/pte.ts';
 import type { AddressSpace } from './address-space.ts';
 import type { Kernel } from './kernel.ts';
@@ -344,20 +347,27 @@ function* changeProtection(k: Kernel, vma: Vma): KGen<void> {
       const lo = k.mem.ptLo[i]!;
       const hi = k.mem.ptHi[i]!;
       if ((lo & PTE_PRESENT) === 0) continue;
-      // RW from the rules below; USER from the VMA's protection (PROT_NONE clears it: memory.ts)
-      let nlo = (lo & ~(PTE_RW | PTE_USER)) | (vma.pageProt & PTE_USER);
+      // RW from the rules below; USER from the VMA's protection (PROT_NONE clears it: memory.ts).
+      // Write-protecting goes through pte_wrprotect, so with SavedDirty (k.shadowStack, as Linux
+      // 7.2 does) a dirty PTE keeps its dirtiness in bit 58 (lab diff on 7.2); upgrading moves it back.
+      const base = ((lo & ~PTE_USER) | (vma.pageProt & PTE_USER)) >>> 0;
+      let nlo = wrprotectLo(base, k.shadowStack);
+      let nhi = wrprotectHi(base, hi, k.shadowStack);
       // can_change_pte_writable: shared mappings may be upgraded without a fault only if the PTE
       // is already dirty (no write-notify needed for it) and no uffd-wp tracking needs the fault.
-      if (writable && sharedMayUpgrade && (!notify || (pteDirty(lo, hi) && (lo & PTE_UFFD_WP) === 0)))
-        nlo |= PTE_RW;
       // private: our own anonymous copy (exclusive: one mm) is upgraded, as can_change_pte_writable
       // does for an exclusive anon page; a page-cache page stays read-only (COW on write)
-      else if (writable && !shared && (lo & PTE_UFFD_WP) === 0 && k.anonPages.has(pfn4k(lo, hi)))
-        nlo |= PTE_RW;
-      if (nlo !== lo) {
+      if (
+        (writable && sharedMayUpgrade && (!notify || (pteDirty(lo, hi) && (lo & PTE_UFFD_WP) === 0))) ||
+        (writable && !shared && (lo & PTE_UFFD_WP) === 0 && k.anonPages.has(pfn4k(lo, hi)))
+      ) {
+        nlo = mkwriteLo(nlo, nhi);
+        nhi = mkwriteHi(nhi);
+      }
+      if (nlo !== lo || nhi !== hi) {
         // ptep_modify_prot_start/commit: get-and-clear then set, one atomic step in the model, so
         // no hardware A/D update can be lost in between.
-        setPteAt(k, vma, addr, i, nlo >>> 0, hi);
+        setPteAt(k, vma, addr, i, nlo >>> 0, nhi >>> 0);
         changed++;
       }
       if (k.explore) yield undefined;

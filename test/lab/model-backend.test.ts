@@ -144,4 +144,23 @@ describe('lab model backend', () => {
     expect(r[4]!.ret).toBe(0);
     expect(hexToBits(r[5]!.kv.mbits!)).toEqual([1]);
   });
+
+  it('with SavedDirty (Linux 7.2), write-protecting a dirty PTE by wp or by mprotect moves D to bit 58', () => {
+    const lab = new ModelLab({ savedDirty: true });
+    const r = run(
+      [
+        { op: 'spawn', p: 0 },
+        shared(0, 0),
+        { op: 'store', p: 0, m: 0, page: 0, v: 1 },
+        { op: 'store', p: 0, m: 0, page: 1, v: 1 },
+        { op: 'wp', d: 'pfn', first: 0, nr: 1 },
+        { op: 'pte', p: 0, m: 0, page: 0 },
+        { op: 'mprotect', p: 0, m: 0, off: 1, n: 1, prot: 'r' },
+        { op: 'pte', p: 0, m: 0, page: 1 },
+      ],
+      lab,
+    );
+    expect(bits(r[5]!)).toEqual(['present', 'user', 'accessed', 'special', 'savedDirty']);
+    expect(bits(r[7]!)).toEqual(['present', 'user', 'accessed', 'special', 'savedDirty']);
+  });
 });

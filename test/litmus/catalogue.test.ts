@@ -15,6 +15,13 @@ import { MODELS } from '../../src/models/catalogue.ts';
 const DIR = fileURLToPath(new URL('../../litmus/', import.meta.url));
 const files = await listLitmusFiles(DIR);
 
+/**
+ * Catalogue variants the litmus format cannot express yet, named so that a new variant is never
+ * silently missing from its litmus file: `scan-fix` needs a per-page write-protect-and-test scan
+ * step, which the format does not have.
+ */
+const NOT_EXPRESSIBLE: Record<string, readonly string[]> = { 'mkwrite-window': ['scan-fix'] };
+
 describe('shipped litmus files reproduce the catalogue', () => {
   it('ships at least the eight catalogue stories that fit the format', () => {
     expect(files.length).toBeGreaterThanOrEqual(8);
@@ -26,7 +33,10 @@ describe('shipped litmus files reproduce the catalogue', () => {
       it('names a catalogue model and lists exactly its variants and expectations', () => {
         expect(cat, `catalogue model ${l.catalogue}`).toBeDefined();
         const mine = litmusModel(l).variants.map((v) => [v.name, v.expected]);
-        expect(mine).toEqual(cat!.variants.map((v) => [v.name, v.expected]));
+        const omitted = l.catalogue === undefined ? [] : (NOT_EXPRESSIBLE[l.catalogue] ?? []);
+        expect(mine).toEqual(
+          cat!.variants.filter((v) => !omitted.includes(v.name)).map((v) => [v.name, v.expected]),
+        );
         expect(l.checkDefaults?.preemptionBound).toBe(cat!.checkDefaults?.preemptionBound);
       });
       for (const v of l.variants)
