@@ -181,11 +181,10 @@ class CoverageCounter {
         }
         break;
       case 'pte': {
-        const pte = kv.pte;
-        if (pte !== undefined && pte !== 'none') {
-          const v = Number.parseInt(pte.slice(-3), 16);
-          if ((v & 2) !== 0) c.pteWritable++;
-          if ((v & 0x42) === 0x40) c.pteDirtyReadOnly++;
+        const d = kv.pte === undefined ? null : decodePte(kv.pte);
+        if (d !== null) {
+          if (d.bits.includes('rw')) c.pteWritable++;
+          else if (d.bits.includes('dirty') || d.bits.includes('savedDirty')) c.pteDirtyReadOnly++;
         }
         break;
       }
