@@ -11,7 +11,7 @@
 import { diffReplies, type Normalized, normalizeReply, type PfnResolver } from './compare.ts';
 import { genSequence, seqSeed } from './gen.ts';
 import type { ModelLab } from './model-backend.ts';
-import { LAB_NPAGES, type LabOp, type LabReply } from './protocol.ts';
+import { decodePte, LAB_NPAGES, type LabOp, type LabReply } from './protocol.ts';
 
 /** One side of a differential run. */
 export interface LabSide {
