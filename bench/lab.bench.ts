@@ -54,7 +54,12 @@ export const benchmarks: Bench[] = [
         const r = await runLabDiff(s.side(), modelSide(lab), lab, o);
         await s.close();
         const m = new ModelLab({ wrprotect: wp, savedDirty: k.major >= 7 });
-        const rm = await runLabDiff(modelSide(m), modelSide(new ModelLab({ wrprotect: wp })), m, o);
+        const rm = await runLabDiff(
+          modelSide(m),
+          modelSide(new ModelLab({ wrprotect: wp, savedDirty: k.major >= 7 })),
+          m,
+          o,
+        );
         out.push({
           name: `lab.diff.opsPerSec.${k.kver}`,
           unit: 'ops/s',
