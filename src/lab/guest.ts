@@ -196,7 +196,8 @@ export class Guest {
             this.rx += d;
             this.drainRx();
           });
-          ok.on('close', () => this.fail('data channel closed'));
+          // Let QEMU's exit (with its status) be the reported cause when both happen.
+          ok.on('close', () => setTimeout(() => this.fail('data channel closed'), 300));
           return;
         }
       }

@@ -35,7 +35,18 @@ export class LabSession {
     if (qemu === null) throw new GuestFailure('qemu-system-x86_64 is not installed', []);
     if (!existsSync(kernel.kernel) || !existsSync(kernel.initramfs))
       throw new GuestFailure(`kernel ${kernel.kver} is not set up (run: dirtyscope lab setup)`, []);
-    const g = await Guest.boot(kernel, qemu, opts);
+    let g: Guest;
+    try {
+      g = await Guest.boot(kernel, qemu, opts);
+    } catch (e) {
+      if (!(e instanceof GuestFailure)) throw e;
+      // One retry: a TCG guest on a loaded host occasionally fails to come up. Say so, with the
+      // console, so a kernel that really fails to boot is still visible.
+      process.stderr.write(
+        `lab: ${kernel.kver}: boot failed (${e.message}); retrying once. Console tail:\n${e.consoleTail.slice(-15).join('\n')}\n`,
+      );
+      g = await Guest.boot(kernel, qemu, opts);
+    }
     const s = new LabSession(kernel, g, qemu, opts);
     s.collect('boot');
     if (g.ready?.mod === true) await s.learnBases();
