@@ -48,18 +48,14 @@ export const benchmarks: Bench[] = [
           },
         });
         const s = await LabSession.open(k, { smp: 2 });
-        const wp = s.guest.ready?.wrprotect === true;
-        const lab = new ModelLab({ wrprotect: wp, savedDirty: k.major >= 7 });
+        const mo = s.modelOptions();
+        const wp = mo.wrprotect;
+        const lab = new ModelLab(mo);
         const o = { sequences: 200, length: 50, seed: 11, wrprotect: wp };
         const r = await runLabDiff(s.side(), modelSide(lab), lab, o);
         await s.close();
-        const m = new ModelLab({ wrprotect: wp, savedDirty: k.major >= 7 });
-        const rm = await runLabDiff(
-          modelSide(m),
-          modelSide(new ModelLab({ wrprotect: wp, savedDirty: k.major >= 7 })),
-          m,
-          o,
-        );
+        const m = new ModelLab(mo);
+        const rm = await runLabDiff(modelSide(m), modelSide(new ModelLab(mo)), m, o);
         out.push({
           name: `lab.diff.opsPerSec.${k.kver}`,
           unit: 'ops/s',

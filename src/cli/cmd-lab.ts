@@ -122,10 +122,7 @@ export function register(program: Command): void {
         log(`lab diff: booting ${k.kver} ...`);
         const session = await LabSession.open(k, { smp: 2 });
         log(`lab diff: ${k.kver} ready in ${(session.guest.bootMs / 1000).toFixed(1)} s`);
-        const lab = new ModelLab({
-          wrprotect: session.guest.ready?.wrprotect === true,
-          savedDirty: k.major >= 7,
-        });
+        const lab = new ModelLab(session.modelOptions());
         session.during = 'lab diff';
         let report: Awaited<ReturnType<typeof runLabDiff>>;
         let lastLog = 0;
@@ -199,21 +196,7 @@ export function register(program: Command): void {
           const session = await LabSession.open(k, { smp: 2 });
           session.during = 'lab confirm';
           try {
-            results.push(
-              ...(await runConfirm(
-                {
-                  kver: k.kver,
-                  ready: session.guest.ready,
-                  smp: 2,
-                  savedDirty: k.major >= 7,
-                  major: k.major,
-                  minor: k.minor,
-                  run: (ops) => session.run(ops),
-                },
-                which,
-                { attempts, log },
-              )),
-            );
+            results.push(...(await runConfirm(session.confirmTarget(), which, { attempts, log })));
           } finally {
             await session.close();
             kernelFindings.push(...session.findings);

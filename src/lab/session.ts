@@ -3,6 +3,7 @@
  * compare PTEs), the kernel reports collected so far, and reboots after a hang or crash.
  */
 import { existsSync } from 'node:fs';
+import type { ConfirmSession } from './confirm.ts';
 import type { LabSide } from './diff.ts';
 import { Guest, GuestFailure, type GuestOptions, type KernelReport } from './guest.ts';
 import { type LabKernel, qemuPath } from './paths.ts';
@@ -114,6 +115,28 @@ export class LabSession {
     this.guest = await Guest.boot(this.kernel, this.qemu, this.opts);
     this.collect('reboot');
     if (this.guest.ready?.mod === true) await this.learnBases();
+  }
+
+  /**
+   * What the model must mirror of this kernel: `mapping_wrprotect_range` (the guest says whether
+   * it has it) and SavedDirty on write-protect (observed on 7.2, not on 6.1).
+   */
+  modelOptions(): { wrprotect: boolean; savedDirty: boolean } {
+    return { wrprotect: this.guest.ready?.wrprotect === true, savedDirty: this.kernel.major >= 7 };
+  }
+
+  /** This guest as the target of `lab confirm` (2 CPUs, as every session boots). */
+  confirmTarget(): ConfirmSession {
+    const k = this.kernel;
+    return {
+      kver: k.kver,
+      ready: this.guest.ready,
+      smp: this.guest.opts.smp,
+      savedDirty: this.modelOptions().savedDirty,
+      major: k.major,
+      minor: k.minor,
+      run: (ops) => this.run(ops),
+    };
   }
 
   side(): LabSide {

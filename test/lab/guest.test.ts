@@ -44,7 +44,7 @@ describe.skipIf(cap.skip)(`lab on real kernels${cap.label}`, () => {
 
       it('a fixed-seed differential run agrees with the model on every reply', async () => {
         s.during = 'test: lab diff';
-        const lab = new ModelLab({ wrprotect: s.guest.ready?.wrprotect === true, savedDirty: k.major >= 7 });
+        const lab = new ModelLab(s.modelOptions());
         const r = await runLabDiff(s.side(), modelSide(lab), lab, {
           sequences: 150,
           length: 50,
@@ -62,19 +62,7 @@ describe.skipIf(cap.skip)(`lab on real kernels${cap.label}`, () => {
         let results: FindingResult[] = [];
         beforeAll(async () => {
           s.during = 'test: lab confirm';
-          results = await runConfirm(
-            {
-              kver: k.kver,
-              ready: s.guest.ready,
-              smp: 2,
-              savedDirty: k.major >= 7,
-              major: k.major,
-              minor: k.minor,
-              run: (ops) => s.run(ops),
-            },
-            FINDINGS,
-            { attempts: 2 },
-          );
+          results = await runConfirm(s.confirmTarget(), FINDINGS, { attempts: 2 });
         }, 900_000);
         const get = (n: string) => results.find((r) => r.name === n)!;
 
